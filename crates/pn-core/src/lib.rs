@@ -1,0 +1,1 @@
+//! pn core (being written).

@@ -1,0 +1,1 @@
+//! dlog driver (being written).

@@ -1,0 +1,1 @@
+//! The `ox` push-notification driver.

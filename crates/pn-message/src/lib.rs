@@ -1,0 +1,1 @@
+//! Message extraction: the `MessageNew` / `MessageAppend` fields Dovecot fills from a message.

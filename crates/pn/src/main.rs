@@ -1,0 +1,88 @@
+//! `pn`: the command-line edge of pn. Errors from the library crates become messages and exit
+//! codes here and nowhere else.
+
+mod cmd;
+mod exit;
+mod logging;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::logging::LogFormat;
+
+/// Push notifications for mail stores, compatible with Dovecot's push-notification plugin.
+#[derive(Debug, Parser)]
+#[command(name = "pn", version, about, propagate_version = true)]
+pub(crate) struct Cli {
+    /// Configuration file (dovecot.conf syntax). Without one, pn uses its embedded default.
+    #[arg(short = 'c', long = "config", env = "PN_CONFIG", global = true, value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
+
+    /// Override a setting, like doveadm's `-o key=value`. May be repeated.
+    #[arg(short = 'o', global = true, value_name = "KEY=VALUE", value_parser = parse_override)]
+    pub(crate) overrides: Vec<(String, String)>,
+
+    /// Log filter in `tracing` syntax (e.g. `info`, `debug`, `pn_core=trace`).
+    #[arg(long = "log", env = "PN_LOG", global = true, value_name = "FILTER")]
+    pub(crate) log: Option<String>,
+
+    /// Log format.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub(crate) log_format: LogFormat,
+
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Show and check the configuration.
+    Config(cmd::config::ConfigArgs),
+}
+
+fn parse_override(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_owned(), v.to_owned())),
+        _ => Err(format!("expected KEY=VALUE, got {s:?}")),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Err(e) = logging::init(cli.log.as_deref(), cli.log_format) {
+        // Logging is not up yet, so this is the one place that writes to stderr directly.
+        #[allow(clippy::print_stderr)]
+        {
+            eprintln!("pn: {e}");
+        }
+        return ExitCode::from(exit::EX_USAGE);
+    }
+    let result = match &cli.command {
+        Command::Config(args) => cmd::config::run(&cli, args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(failure) => failure.report(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn override_needs_key_and_equals() {
+        assert_eq!(parse_override("a=b=c"), Ok(("a".into(), "b=c".into())));
+        assert_eq!(parse_override("a="), Ok(("a".into(), String::new())));
+        assert!(parse_override("novalue").is_err());
+        assert!(parse_override("=x").is_err());
+    }
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}
