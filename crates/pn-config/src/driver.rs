@@ -144,7 +144,10 @@ mod tests {
         assert_eq!(a.get("b"), Some("x=y"));
         // A tab is not a separator: it stays inside the value.
         assert_eq!(a.get("\tc"), None);
-        assert_eq!(a.iter().map(|(k, _)| k).collect::<Vec<_>>(), ["a", "flag", "b", "e"]);
+        assert_eq!(
+            a.iter().map(|(k, _)| k).collect::<Vec<_>>(),
+            ["a", "flag", "b", "e"]
+        );
         assert_eq!(a.get("e"), Some(""));
         assert_eq!(a.get("A"), None, "keys are case-sensitive");
     }

@@ -233,8 +233,7 @@ mod tests {
             serde_json::to_string(&e).expect("ser"),
             r#"{"event":"MailboxRename","old_mailbox":"Old"}"#
         );
-        let back: EventData =
-            serde_json::from_str(r#"{"event":"MessageRead"}"#).expect("de");
+        let back: EventData = serde_json::from_str(r#"{"event":"MessageRead"}"#).expect("de");
         assert_eq!(back.name(), EventName::MessageRead);
     }
 
@@ -249,7 +248,10 @@ mod tests {
                 ..MessageData::default()
             })],
         };
-        assert_eq!(msg.message_new().and_then(|d| d.snippet.as_deref()), Some("hi"));
+        assert_eq!(
+            msg.message_new().and_then(|d| d.snippet.as_deref()),
+            Some("hi")
+        );
         assert!(msg.event(EventName::MessageAppend).is_none());
     }
 }

@@ -166,9 +166,19 @@ mod tests {
         let names: Vec<_> = all.imap_names().collect();
         assert_eq!(
             names,
-            ["\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft", "\\Recent"]
+            [
+                "\\Answered",
+                "\\Flagged",
+                "\\Deleted",
+                "\\Seen",
+                "\\Draft",
+                "\\Recent"
+            ]
         );
-        assert_eq!((MailFlags::SEEN | MailFlags::RECENT).to_string(), "\\Seen \\Recent");
+        assert_eq!(
+            (MailFlags::SEEN | MailFlags::RECENT).to_string(),
+            "\\Seen \\Recent"
+        );
     }
 
     #[test]

@@ -17,7 +17,13 @@ use crate::logging::LogFormat;
 #[command(name = "pn", version, about, propagate_version = true)]
 pub(crate) struct Cli {
     /// Configuration file (dovecot.conf syntax). Without one, pn uses its embedded default.
-    #[arg(short = 'c', long = "config", env = "PN_CONFIG", global = true, value_name = "FILE")]
+    #[arg(
+        short = 'c',
+        long = "config",
+        env = "PN_CONFIG",
+        global = true,
+        value_name = "FILE"
+    )]
     pub(crate) config: Option<PathBuf>,
 
     /// Override a setting, like doveadm's `-o key=value`. May be repeated.

@@ -1,0 +1,207 @@
+//! The outbox: where drivers put the network work a notification needs.
+//!
+//! Drivers never talk to the network from inside a mail transaction. They enqueue an
+//! [`OutboxItem`]; a dispatcher delivers it on its own schedule, so a slow or dead endpoint
+//! never delays mail and (with a durable outbox) nothing is lost. This crate has the interface
+//! and an in-memory implementation; a durable one can replace it without touching a driver.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::{Deserialize, Serialize};
+
+/// Identifies an enqueued item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct OutboxId(pub u64);
+
+/// One HTTP request to send, exactly as the driver wants it on the wire.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HttpRequest {
+    /// `PUT`, `POST`, …
+    pub method: String,
+    /// The URL, possibly with `user:password@` (never logged as is).
+    pub url: String,
+    /// Extra headers in the order they are to be sent.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: Vec<u8>,
+    /// Attempts in total before the request is given up (at least 1).
+    pub max_attempts: u32,
+    /// Time allowed per attempt, in milliseconds.
+    pub timeout_msecs: u64,
+}
+
+/// Hides the userinfo part of a URL so it can be logged.
+fn redact_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        return url.to_owned();
+    };
+    let rest = &url[scheme_end + 3..];
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{}://***@{}", &url[..scheme_end], &rest[at + 1..]),
+        None => url.to_owned(),
+    }
+}
+
+impl fmt::Debug for HttpRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpRequest")
+            .field("method", &self.method)
+            .field("url", &redact_url(&self.url))
+            .field(
+                "headers",
+                &self.headers.iter().map(|(k, _)| k).collect::<Vec<_>>(),
+            )
+            .field("body_len", &self.body.len())
+            .field("max_attempts", &self.max_attempts)
+            .field("timeout_msecs", &self.timeout_msecs)
+            .finish()
+    }
+}
+
+/// What an item asks to be done.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Payload {
+    /// Send an HTTP request.
+    Http(HttpRequest),
+}
+
+/// One unit of work for the dispatcher.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboxItem {
+    /// The driver instance that produced it (e.g. `ox`), for routing and logs.
+    pub driver: String,
+    /// The user it is about.
+    pub user: String,
+    /// The work.
+    pub payload: Payload,
+}
+
+/// Why an item could not be enqueued.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OutboxError {
+    /// The outbox is at its configured capacity.
+    #[error("outbox is full ({capacity} items)")]
+    Full {
+        /// The capacity.
+        capacity: usize,
+    },
+    /// The storage behind the outbox failed.
+    #[error("outbox storage failed: {0}")]
+    Storage(String),
+}
+
+/// Where drivers put network work. Implementations must be safe to call from any thread and
+/// must not block on the network.
+pub trait Outbox: Send + Sync {
+    /// Accepts an item; once this returns `Ok`, delivering it is the outbox's responsibility.
+    fn enqueue(&self, item: OutboxItem) -> Result<OutboxId, OutboxError>;
+}
+
+/// An in-memory FIFO outbox, optionally bounded.
+#[derive(Debug, Default)]
+pub struct MemoryOutbox {
+    queue: Mutex<VecDeque<(OutboxId, OutboxItem)>>,
+    next_id: AtomicU64,
+    capacity: Option<usize>,
+}
+
+impl MemoryOutbox {
+    /// An unbounded outbox.
+    pub fn new() -> MemoryOutbox {
+        MemoryOutbox::default()
+    }
+
+    /// An outbox that refuses items beyond `capacity`.
+    pub fn with_capacity(capacity: usize) -> MemoryOutbox {
+        MemoryOutbox {
+            capacity: Some(capacity),
+            ..MemoryOutbox::default()
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<(OutboxId, OutboxItem)>> {
+        // A panic while holding the lock cannot leave the queue half-modified (push/drain are
+        // single calls), so a poisoned lock is still usable.
+        self.queue.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Removes and returns everything queued, oldest first.
+    pub fn take_all(&self) -> Vec<(OutboxId, OutboxItem)> {
+        self.lock().drain(..).collect()
+    }
+
+    /// Number of queued items.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Whether nothing is queued.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Outbox for MemoryOutbox {
+    fn enqueue(&self, item: OutboxItem) -> Result<OutboxId, OutboxError> {
+        let mut queue = self.lock();
+        if let Some(capacity) = self.capacity
+            && queue.len() >= capacity
+        {
+            return Err(OutboxError::Full { capacity });
+        }
+        let id = OutboxId(self.next_id.fetch_add(1, Ordering::Relaxed));
+        queue.push_back((id, item));
+        Ok(id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(n: u8) -> OutboxItem {
+        OutboxItem {
+            driver: "ox".into(),
+            user: "u".into(),
+            payload: Payload::Http(HttpRequest {
+                method: "PUT".into(),
+                url: "http://login:secret@127.0.0.1/x".into(),
+                headers: vec![],
+                body: vec![n],
+                max_attempts: 2,
+                timeout_msecs: 2000,
+            }),
+        }
+    }
+
+    #[test]
+    fn fifo_with_increasing_ids() {
+        let o = MemoryOutbox::new();
+        let a = o.enqueue(item(1)).expect("enqueue");
+        let b = o.enqueue(item(2)).expect("enqueue");
+        assert!(a < b);
+        let all = o.take_all();
+        assert_eq!(all.iter().map(|(id, _)| *id).collect::<Vec<_>>(), [a, b]);
+        assert!(o.is_empty());
+    }
+
+    #[test]
+    fn bounded_outbox_refuses_when_full() {
+        let o = MemoryOutbox::with_capacity(1);
+        o.enqueue(item(1)).expect("first fits");
+        assert_eq!(o.enqueue(item(2)), Err(OutboxError::Full { capacity: 1 }));
+    }
+
+    #[test]
+    fn debug_never_shows_url_secrets() {
+        let shown = format!("{:?}", item(1));
+        assert!(!shown.contains("secret"), "{shown}");
+        assert!(shown.contains("http://***@127.0.0.1/x"), "{shown}");
+        assert_eq!(redact_url("https://h/p@x"), "https://h/p@x");
+        assert_eq!(redact_url("not a url"), "not a url");
+    }
+}
