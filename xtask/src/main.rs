@@ -1,2 +1,40 @@
-//! placeholder
-fn main() {}
+//! pn's task runner: `cargo xtask <task>`.
+//!
+//! - `ci`: everything CI checks, in order, stopping at the first failure.
+//! - `bench [ARGS…]`: the criterion benchmarks, then a summary with ratios against each
+//!   group's baseline measured in the same run.
+
+mod bench;
+mod ci;
+mod run;
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("ci") => ci::run(),
+        Some("bench") => bench::run(&args[1..]),
+        _ => {
+            usage();
+            return ExitCode::from(64);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!("xtask: {e:#}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn usage() {
+    #[allow(clippy::print_stderr)]
+    {
+        eprintln!("usage: cargo xtask <ci | bench [criterion args…]>");
+    }
+}

@@ -1,0 +1,52 @@
+//! `cargo xtask ci`: formatting, lints, tests, docs and benchmark builds.
+
+use crate::run::{cargo, have_cargo_subcommand, step};
+
+pub(crate) fn run() -> anyhow::Result<()> {
+    step("format", cargo().args(["fmt", "--all", "--", "--check"]))?;
+    step(
+        "clippy",
+        cargo().args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--locked",
+            "--",
+            "-D",
+            "warnings",
+        ]),
+    )?;
+    if have_cargo_subcommand("nextest") {
+        step(
+            "tests (nextest)",
+            cargo().args([
+                "nextest",
+                "run",
+                "--workspace",
+                "--locked",
+                "--no-fail-fast",
+            ]),
+        )?;
+        // nextest does not run doctests.
+        step(
+            "doctests",
+            cargo().args(["test", "--workspace", "--doc", "--locked"]),
+        )?;
+    } else {
+        step(
+            "tests",
+            cargo().args(["test", "--workspace", "--locked", "--no-fail-fast"]),
+        )?;
+    }
+    step(
+        "docs",
+        cargo()
+            .args(["doc", "--workspace", "--no-deps", "--locked"])
+            .env("RUSTDOCFLAGS", "-D warnings"),
+    )?;
+    step(
+        "benchmarks build",
+        cargo().args(["bench", "--workspace", "--no-run", "--locked"]),
+    )?;
+    Ok(())
+}
