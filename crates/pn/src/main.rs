@@ -4,6 +4,7 @@
 mod cmd;
 mod exit;
 mod logging;
+mod settings;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -56,7 +57,17 @@ fn parse_override(s: &str) -> Result<(String, String), String> {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // Help and version are not errors; bad usage exits 64 (EX_USAGE) like doveadm,
+            // not clap's default 2.
+            let code = if e.use_stderr() { exit::EX_USAGE } else { 0 };
+            // If stdout/stderr is closed there is nobody left to tell.
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
     if let Err(e) = logging::init(cli.log.as_deref(), cli.log_format) {
         // Logging is not up yet, so this is the one place that writes to stderr directly.
         #[allow(clippy::print_stderr)]
