@@ -128,11 +128,13 @@ pub trait Driver: Send + Sync {
 
 /// A driver's part in one transaction.
 pub trait DriverTxn: Send {
-    /// A mailbox event happened. Called even when no subscribed event produced data.
+    /// A mailbox event happened. Called even when no subscribed event produced data; only
+    /// data of events this driver subscribed to is shown.
     fn process_mbox(&mut self, _ctx: &ProcessCtx<'_>, _mbox: &MailboxTxnData) {}
 
-    /// A message of the committed transaction, with all event data recorded for it — also
-    /// data for events only another driver subscribed to, as in Dovecot.
+    /// A message of the committed transaction, with the data of the events this driver
+    /// subscribed to (possibly none). MessageNew/MessageAppend carry the union of the fields
+    /// all drivers asked for, as in Dovecot.
     fn process_msg(&mut self, _ctx: &ProcessCtx<'_>, _msg: &MessageTxnData) {}
 
     /// The transaction ended: `success` is false after a rollback (and then nothing was

@@ -780,3 +780,44 @@ fn the_raw_delivery_user_never_starts_drivers() {
     user.deinit();
     assert_eq!(h.log(), ["R init", "R deinit", "R cleanup"]);
 }
+
+#[test]
+fn a_driver_only_sees_events_it_subscribed_to() {
+    // Dovecot shows every driver all data, which makes Lua call functions that do not exist
+    // ("is not a function", docs/compat.md).
+    let h = harness();
+    let user = h.user(&[
+        ("push_notification_driver", "rec:id=A"),
+        ("push_notification_driver2", "rec:id=B events=MessageRead"),
+    ]);
+    let mut t = user.begin_mail_txn("INBOX");
+    t.update_flags(1, MailFlags::empty(), MailFlags::SEEN);
+    t.commit(&commit(&[]));
+    let seen = h.seen();
+    let names = |id: &str| -> Vec<EventName> {
+        let (_, m) = seen.iter().find(|(d, _)| d == id).unwrap();
+        m.events.iter().map(EventData::name).collect()
+    };
+    assert_eq!(
+        names("A"),
+        [
+            EventName::FlagsClear,
+            EventName::FlagsSet,
+            EventName::MessageRead
+        ]
+    );
+    assert_eq!(names("B"), [EventName::MessageRead]);
+    h.log();
+    user.mailbox_created("X");
+    assert_eq!(
+        h.log(),
+        [
+            "A begin X",
+            "B begin X",
+            "A mbox X [\"MailboxCreate\"]",
+            "B mbox X []",
+            "A end true",
+            "B end true"
+        ]
+    );
+}

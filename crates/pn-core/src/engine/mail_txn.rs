@@ -1,6 +1,8 @@
 //! Mail transactions (spec §2.2): message events are collected per transaction and handed to
 //! the drivers only after the storage commit succeeded.
 
+use std::borrow::Cow;
+
 use pn_event::{EventData, MailFlags, MessageSource, MessageTxnData};
 use tracing::debug;
 
@@ -167,11 +169,22 @@ impl<'u> MailTxn<'u> {
                 events: rec.events,
             };
             for d in &mut begun.drivers {
-                d.process_msg(&ctx, &msg);
+                match d.view(&msg.events) {
+                    Cow::Borrowed(_) => d.txn.process_msg(&ctx, &msg),
+                    Cow::Owned(events) => d.txn.process_msg(
+                        &ctx,
+                        &MessageTxnData {
+                            mailbox: msg.mailbox.clone(),
+                            uid: msg.uid,
+                            uid_validity: msg.uid_validity,
+                            events,
+                        },
+                    ),
+                }
             }
         }
         for d in &mut begun.drivers {
-            d.end_txn(&ctx, true);
+            d.txn.end_txn(&ctx, true);
         }
         debug!(target: LOG_TARGET, "Push notification transaction completed");
     }
@@ -187,7 +200,7 @@ impl<'u> MailTxn<'u> {
         if let Some(mut begun) = self.begun.take() {
             let ctx = self.user.process_ctx();
             for d in &mut begun.drivers {
-                d.end_txn(&ctx, false);
+                d.txn.end_txn(&ctx, false);
             }
         }
     }

@@ -3,6 +3,7 @@
 mod mail_txn;
 mod triggers;
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use pn_config::driver_specs;
@@ -125,8 +126,33 @@ pub struct PushUser {
 
 /// The drivers that accepted a transaction and the merged event subscriptions.
 pub(crate) struct Begun {
-    pub(crate) drivers: Vec<Box<dyn DriverTxn>>,
+    pub(crate) drivers: Vec<Accepted>,
     pub(crate) events: Vec<(EventName, EventConfig)>,
+}
+
+/// A driver in a transaction, with the events it subscribed to.
+pub(crate) struct Accepted {
+    pub(crate) txn: Box<dyn DriverTxn>,
+    subscribed: Vec<EventName>,
+}
+
+impl Accepted {
+    /// The event data this driver is shown: only events it subscribed to. Dovecot shows every
+    /// driver everything, so a Lua script is called for events it has no function for and logs
+    /// "is not a function" (docs/compat.md). Borrowed when nothing needs hiding.
+    pub(crate) fn view<'a>(&self, events: &'a [EventData]) -> Cow<'a, [EventData]> {
+        if events.iter().all(|e| self.subscribed.contains(&e.name())) {
+            Cow::Borrowed(events)
+        } else {
+            Cow::Owned(
+                events
+                    .iter()
+                    .filter(|e| self.subscribed.contains(&e.name()))
+                    .cloned()
+                    .collect(),
+            )
+        }
+    }
 }
 
 impl PushUser {
@@ -182,7 +208,10 @@ impl PushUser {
             // A declining driver's subscriptions are dropped with it: Dovecot keeps them (a
             // failed Lua begin_txn), which only ever produces data nobody asked for.
             if let Some(txn) = d.driver.begin_txn(&info, &mut subs) {
-                begun.drivers.push(txn);
+                begun.drivers.push(Accepted {
+                    txn,
+                    subscribed: subs.iter().map(|(e, _)| e).collect(),
+                });
                 for (event, config) in subs.iter() {
                     merge_subscription(&mut begun.events, event, config);
                 }
@@ -202,10 +231,19 @@ impl PushUser {
         }
         let ctx = self.process_ctx();
         for d in &mut begun.drivers {
-            d.process_mbox(&ctx, &data);
+            match d.view(&data.events) {
+                Cow::Borrowed(_) => d.txn.process_mbox(&ctx, &data),
+                Cow::Owned(events) => d.txn.process_mbox(
+                    &ctx,
+                    &MailboxTxnData {
+                        mailbox: data.mailbox.clone(),
+                        events,
+                    },
+                ),
+            }
         }
         for d in &mut begun.drivers {
-            d.end_txn(&ctx, true);
+            d.txn.end_txn(&ctx, true);
         }
         debug!(target: LOG_TARGET, mailbox, "Push notification transaction completed");
     }
