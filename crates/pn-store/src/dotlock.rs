@@ -1,0 +1,307 @@
+//! Dovecot's dotlock (`file-dotlock.c` with `dotlock_use_excl = yes`).
+//!
+//! The lock of `<file>` is `<file>.lock`, created with `O_CREAT|O_EXCL` and holding
+//! `<pid>:<hostname>`. A lock is taken over when it is stale: its pid is on this host and no
+//! longer runs (checked once the lock is older than 2 seconds), or neither the lock nor the
+//! protected file changed for `stale_timeout`. Waiting gives up after `timeout`.
+//!
+//! Threads of one process share a pid, so locks held by this process are also tracked in
+//! memory: another thread waits for them instead of taking them over.
+
+use std::collections::HashSet;
+use std::fs;
+use std::io::{self, Write};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Condvar, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use tracing::warn;
+
+use crate::error::{Result, StoreError};
+use crate::fsutil::{self, Perms};
+
+/// Dovecot's `STALE_PID_CHECK_SECS`: a younger lock's pid is not checked.
+const STALE_PID_CHECK: Duration = Duration::from_secs(2);
+
+/// How long to wait for a lock and when to consider it stale.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LockSettings {
+    /// Give up waiting after this long (Dovecot's uidlist lock: 2 min + 2 s).
+    pub timeout: Duration,
+    /// Take over a lock when neither it nor the protected file changed for this long
+    /// (Dovecot's uidlist lock: 2 min).
+    pub stale_timeout: Duration,
+}
+
+impl Default for LockSettings {
+    /// The uidlist lock's settings: `MAILDIR_UIDLIST_LOCK_STALE_TIMEOUT` (120 s) and 122 s.
+    fn default() -> LockSettings {
+        LockSettings {
+            timeout: Duration::from_secs(122),
+            stale_timeout: Duration::from_secs(120),
+        }
+    }
+}
+
+static HELD: Mutex<Option<HashSet<PathBuf>>> = Mutex::new(None);
+static RELEASED: Condvar = Condvar::new();
+
+/// A held dotlock; released (the lock file removed) on drop.
+#[derive(Debug)]
+pub(crate) struct Dotlock {
+    path: PathBuf,
+    lock_path: PathBuf,
+    ino: u64,
+    released: bool,
+}
+
+impl Dotlock {
+    /// Locks `path` by creating `path.lock`.
+    pub(crate) fn acquire(
+        path: &Path,
+        settings: &LockSettings,
+        perms: Perms,
+        hostname: &str,
+    ) -> Result<Dotlock> {
+        let mut lock_name = path.as_os_str().to_owned();
+        lock_name.push(".lock");
+        let lock_path = PathBuf::from(lock_name);
+        let deadline = Instant::now() + settings.timeout;
+        // First wait for other threads of this process.
+        {
+            let mut held = HELD.lock().unwrap_or_else(|e| e.into_inner());
+            loop {
+                let set = held.get_or_insert_with(HashSet::new);
+                if !set.contains(&lock_path) {
+                    set.insert(lock_path.clone());
+                    break;
+                }
+                let now = Instant::now();
+                if now >= deadline {
+                    return Err(StoreError::LockTimeout { path: lock_path });
+                }
+                held = RELEASED
+                    .wait_timeout(held, deadline - now)
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0;
+            }
+        }
+        match Self::acquire_file(path, &lock_path, settings, perms, hostname, deadline) {
+            Ok(ino) => Ok(Dotlock {
+                path: path.to_owned(),
+                lock_path,
+                ino,
+                released: false,
+            }),
+            Err(e) => {
+                forget_held(&lock_path);
+                Err(e)
+            }
+        }
+    }
+
+    fn acquire_file(
+        path: &Path,
+        lock_path: &Path,
+        settings: &LockSettings,
+        perms: Perms,
+        hostname: &str,
+        deadline: Instant,
+    ) -> Result<u64> {
+        let mut wait = Duration::from_millis(5);
+        loop {
+            match fsutil::create_excl(lock_path, perms) {
+                Ok(mut f) => {
+                    let content = format!("{}:{hostname}", std::process::id());
+                    f.write_all(content.as_bytes())
+                        .map_err(|e| StoreError::io("write", lock_path, e))?;
+                    let md = f
+                        .metadata()
+                        .map_err(|e| StoreError::io("fstat", lock_path, e))?;
+                    return Ok(md.ino());
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(StoreError::io("open", lock_path, e)),
+            }
+            if is_stale(path, lock_path, settings, hostname) {
+                warn!(lock = %lock_path.display(), "Overriding stale dotlock");
+                match fs::remove_file(lock_path) {
+                    Ok(()) => continue,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(StoreError::io("unlink", lock_path, e)),
+                }
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(StoreError::LockTimeout {
+                    path: lock_path.to_owned(),
+                });
+            }
+            std::thread::sleep(jitter(wait).min(deadline - now));
+            wait = (wait * 2).min(Duration::from_millis(200));
+        }
+    }
+
+    /// Replaces the protected file with `content` by writing it into the lock file and
+    /// renaming that over the file (Dovecot's `file_dotlock_replace`), which also releases
+    /// the lock.
+    pub(crate) fn replace(mut self, content: &[u8]) -> Result<()> {
+        let write = || -> io::Result<()> {
+            let mut f = fs::OpenOptions::new()
+                .write(true)
+                .truncate(true)
+                .open(&self.lock_path)?;
+            f.write_all(content)?;
+            f.sync_all()
+        };
+        let res = write()
+            .map_err(|e| StoreError::io("write", &self.lock_path, e))
+            .and_then(|()| {
+                fs::rename(&self.lock_path, &self.path)
+                    .map_err(|e| StoreError::io("rename", &self.path, e))
+            });
+        if res.is_ok() {
+            self.released = true;
+            forget_held(&self.lock_path);
+            if let Some(dir) = self.path.parent() {
+                fsutil::fsync_dir(dir)?;
+            }
+        }
+        res
+    }
+
+    fn release(&mut self) {
+        if std::mem::replace(&mut self.released, true) {
+            return;
+        }
+        match fs::metadata(&self.lock_path) {
+            Ok(md) if md.ino() == self.ino => {
+                if let Err(e) = fs::remove_file(&self.lock_path) {
+                    warn!(lock = %self.lock_path.display(), "unlink failed: {e}");
+                }
+            }
+            Ok(_) | Err(_) => {
+                warn!(lock = %self.lock_path.display(), "dotlock was overridden while held");
+            }
+        }
+        forget_held(&self.lock_path);
+    }
+}
+
+impl Drop for Dotlock {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
+fn forget_held(lock_path: &Path) {
+    let mut held = HELD.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(set) = held.as_mut() {
+        set.remove(lock_path);
+    }
+    RELEASED.notify_all();
+}
+
+/// A lock file nobody is going to remove: its process is gone, or nothing changed for the
+/// stale timeout.
+fn is_stale(path: &Path, lock_path: &Path, settings: &LockSettings, hostname: &str) -> bool {
+    let Ok(md) = fs::metadata(lock_path) else {
+        return false;
+    };
+    let now = SystemTime::now();
+    let lock_mtime = md.modified().unwrap_or(now);
+    let age = now.duration_since(lock_mtime).unwrap_or_default();
+    if age >= STALE_PID_CHECK
+        && let Some(pid) = local_pid(lock_path, hostname)
+    {
+        if pid == std::process::id() as i32 {
+            // Our own pid but not held by any of our threads: left over, take it.
+            return true;
+        }
+        return !fsutil::pid_alive(pid);
+    }
+    let file_mtime = fs::metadata(path)
+        .and_then(|m| m.modified())
+        .unwrap_or(UNIX_EPOCH);
+    let last_change = lock_mtime.max(file_mtime);
+    now.duration_since(last_change).unwrap_or_default() > settings.stale_timeout
+}
+
+/// The pid in a lock file when it was written on this host.
+fn local_pid(lock_path: &Path, hostname: &str) -> Option<i32> {
+    let text = fs::read_to_string(lock_path).ok()?;
+    let (pid, host) = text.trim_end().split_once(':')?;
+    if host != hostname {
+        return None;
+    }
+    pid.parse().ok().filter(|&p| p > 0)
+}
+
+fn jitter(base: Duration) -> Duration {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    base + Duration::from_micros(u64::from(nanos % 5000))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn quick() -> LockSettings {
+        LockSettings {
+            timeout: Duration::from_millis(300),
+            stale_timeout: Duration::from_secs(120),
+        }
+    }
+
+    #[test]
+    fn lock_file_holds_pid_and_host_and_is_removed_on_drop() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("dovecot-uidlist");
+        let lock = Dotlock::acquire(&file, &quick(), Perms::default(), "h").expect("locks");
+        let text = fs::read_to_string(dir.path().join("dovecot-uidlist.lock")).expect("exists");
+        assert_eq!(text, format!("{}:h", std::process::id()));
+        drop(lock);
+        assert!(!dir.path().join("dovecot-uidlist.lock").exists());
+    }
+
+    #[test]
+    fn a_live_foreign_lock_times_out() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("f");
+        // pid 1 is alive; a fresh lock is not stale.
+        fs::write(dir.path().join("f.lock"), "1:h").expect("write");
+        let err = Dotlock::acquire(&file, &quick(), Perms::default(), "h").expect_err("busy");
+        assert!(err.is_temporary(), "{err}");
+    }
+
+    #[test]
+    fn a_lock_of_a_dead_process_is_taken_over() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("f");
+        let lock = dir.path().join("f.lock");
+        fs::write(&lock, "2147483646:h").expect("write");
+        let old = SystemTime::now() - Duration::from_secs(10);
+        fs::File::options()
+            .write(true)
+            .open(&lock)
+            .and_then(|f| f.set_modified(old))
+            .expect("mtime");
+        let held = Dotlock::acquire(&file, &quick(), Perms::default(), "h").expect("stale");
+        drop(held);
+    }
+
+    #[test]
+    fn replace_renames_the_lock_over_the_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("dovecot-keywords");
+        let lock = Dotlock::acquire(&file, &quick(), Perms::default(), "h").expect("locks");
+        lock.replace(b"0 a\n").expect("replaces");
+        assert_eq!(fs::read_to_string(&file).expect("read"), "0 a\n");
+        assert!(!dir.path().join("dovecot-keywords.lock").exists());
+    }
+}

@@ -1,0 +1,447 @@
+//! Message operations: save (deliver/append), copy, move, flags and keywords, expunge. Each
+//! runs one pn-core mail transaction, committed after the change is durable.
+
+use std::cell::RefCell;
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use pn_core::{Commit, MailTxn, PushUser, Save};
+use pn_event::{MailFlags, MessageData, MessageFields, MessageSource};
+
+use crate::error::{Result, StoreError};
+use crate::filename;
+use crate::folder::{self, FileLoc, Folder, Sub};
+use crate::fsutil;
+use crate::keywords::validate_keyword;
+use crate::{Copied, Maildir, NewMessage, SaveKind, SaveStep, Saved};
+
+/// A message written to `tmp/`, waiting for its UID.
+struct Staged {
+    tmp: PathBuf,
+    /// `<base>,S=<size>,W=<vsize>`: the uidlist's file name.
+    base: String,
+    flags: MailFlags,
+    keywords: Vec<String>,
+}
+
+/// Where a staged message comes from.
+enum Input<'a> {
+    Bytes(&'a NewMessage<'a>),
+    /// An existing message file (copy), hard-linked when possible.
+    File {
+        path: &'a Path,
+        flags: MailFlags,
+        keywords: &'a [String],
+    },
+}
+
+/// Reads a message file only when a driver asks for content fields.
+struct FileSource<'a> {
+    path: &'a Path,
+    store: &'a Maildir,
+    cache: RefCell<Option<Vec<u8>>>,
+}
+
+impl MessageSource for FileSource<'_> {
+    fn fill(&self, wanted: MessageFields, data: &mut MessageData) {
+        let mut cache = self.cache.borrow_mut();
+        if cache.is_none() {
+            *cache = Some(fs::read(self.path).unwrap_or_default());
+        }
+        if let Some(bytes) = cache.as_deref() {
+            self.store.options.sources.source(bytes).fill(wanted, data);
+        }
+    }
+}
+
+impl Maildir {
+    /// Delivers a message (LDA/LMTP): MessageNew. Returns once the message is on disk with
+    /// its UID.
+    pub fn deliver(
+        &self,
+        push: Option<&PushUser>,
+        mailbox: &str,
+        msg: &NewMessage<'_>,
+    ) -> Result<Saved> {
+        self.save_messages(push, mailbox, SaveKind::Delivery, std::slice::from_ref(msg))
+    }
+
+    /// Appends a message (IMAP APPEND, `doveadm save`): MessageAppend.
+    pub fn append(
+        &self,
+        push: Option<&PushUser>,
+        mailbox: &str,
+        msg: &NewMessage<'_>,
+    ) -> Result<Saved> {
+        self.save_messages(push, mailbox, SaveKind::Append, std::slice::from_ref(msg))
+    }
+
+    /// Saves messages in one transaction: all get UIDs, or none is stored.
+    pub fn save_messages(
+        &self,
+        push: Option<&PushUser>,
+        mailbox: &str,
+        kind: SaveKind,
+        msgs: &[NewMessage<'_>],
+    ) -> Result<Saved> {
+        let folder = self.existing(mailbox)?;
+        for m in msgs {
+            if m.data.is_empty() {
+                return Err(StoreError::EmptyMessage);
+            }
+            for k in m.keywords {
+                validate_keyword(k)?;
+            }
+        }
+        let inputs: Vec<Input<'_>> = msgs.iter().map(Input::Bytes).collect();
+        let mut txn = push.map(|p| p.begin_mail_txn(&folder.name.vname));
+        let result = self.save_inputs(&folder, &inputs, kind, txn.as_mut());
+        finish_txn(txn, &result, |s| (s.uid_validity, s.uids.as_slice()));
+        result
+    }
+
+    fn save_inputs(
+        &self,
+        folder: &Folder<'_>,
+        inputs: &[Input<'_>],
+        kind: SaveKind,
+        txn: Option<&mut MailTxn<'_>>,
+    ) -> Result<Saved> {
+        let mut staged = Vec::with_capacity(inputs.len());
+        let cleanup = |staged: &[Staged]| {
+            for s in staged {
+                let _ = fs::remove_file(&s.tmp);
+            }
+        };
+        for input in inputs {
+            match self.stage(folder, input) {
+                Ok(s) => staged.push(s),
+                Err(e) => {
+                    cleanup(&staged);
+                    return Err(e);
+                }
+            }
+        }
+        if let Err(e) = fsutil::fsync_dir(&folder.path.join("tmp")) {
+            cleanup(&staged);
+            return Err(e);
+        }
+        self.hook(SaveStep::TmpWritten);
+        // Report the saves (Dovecot's mail_save after save_finish).
+        if let Some(txn) = txn {
+            for (input, s) in inputs.iter().zip(&staged) {
+                let keywords = s.keywords.clone();
+                let mut save = |content: &dyn MessageSource| {
+                    txn.save(&Save {
+                        delivery: kind == SaveKind::Delivery,
+                        flags: (s.flags & MailFlags::REPORTABLE) | MailFlags::RECENT,
+                        keywords: &keywords,
+                        content,
+                    });
+                };
+                match input {
+                    Input::Bytes(m) => save(&*self.options.sources.source(m.data)),
+                    Input::File { path, .. } => save(&FileSource {
+                        path,
+                        store: self,
+                        cache: RefCell::new(None),
+                    }),
+                }
+            }
+        }
+        let res = self.commit_staged(folder, &staged);
+        cleanup(&staged);
+        res
+    }
+
+    fn hook(&self, step: SaveStep) {
+        if let Some(h) = &self.options.save_hook {
+            h(step);
+        }
+    }
+
+    /// Writes (or links) one message into `tmp/` and fsyncs it.
+    fn stage(&self, folder: &Folder<'_>, input: &Input<'_>) -> Result<Staged> {
+        let perms = folder.perms();
+        let tmp_dir = folder.path.join("tmp");
+        loop {
+            let base = filename::generate(&self.hostname);
+            let tmp = tmp_dir.join(&base);
+            let (size, vsize, flags, keywords) = match input {
+                Input::Bytes(m) => {
+                    let data = folder::to_lf(m.data);
+                    let mut f = match fsutil::create_excl(&tmp, perms) {
+                        Ok(f) => f,
+                        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                            return Err(StoreError::MailboxNotFound(folder.name.vname.clone()));
+                        }
+                        Err(e) => return Err(StoreError::io("open", &tmp, e)),
+                    };
+                    let written = f
+                        .write_all(&data)
+                        .and_then(|()| match m.received {
+                            Some(t) => f.set_modified(t),
+                            None => Ok(()),
+                        })
+                        .and_then(|()| f.sync_all());
+                    if let Err(e) = written {
+                        let _ = fs::remove_file(&tmp);
+                        return Err(StoreError::io("write", &tmp, e));
+                    }
+                    (
+                        data.len() as u64,
+                        folder::vsize(&data),
+                        m.flags,
+                        m.keywords.to_vec(),
+                    )
+                }
+                Input::File {
+                    path,
+                    flags,
+                    keywords,
+                } => {
+                    match fs::hard_link(path, &tmp) {
+                        Ok(()) => {}
+                        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                        Err(_) => copy_file(path, &tmp, perms)?,
+                    }
+                    let name = path
+                        .file_name()
+                        .and_then(|n| n.to_str())
+                        .unwrap_or_default();
+                    let sizes = (
+                        filename::size_field(name, 'S'),
+                        filename::size_field(name, 'W'),
+                    );
+                    let (size, vsize) = match sizes {
+                        (Some(s), Some(w)) => (s, w),
+                        _ => {
+                            let data =
+                                fs::read(&tmp).map_err(|e| StoreError::io("read", &tmp, e))?;
+                            (data.len() as u64, folder::vsize(&data))
+                        }
+                    };
+                    (size, vsize, *flags, keywords.to_vec())
+                }
+            };
+            return Ok(Staged {
+                tmp,
+                base: format!("{base},S={size},W={vsize}"),
+                flags,
+                keywords,
+            });
+        }
+    }
+
+    /// Under the uidlist lock: moves the staged files into place and gives them UIDs. On
+    /// failure the moved files are removed again, so a failed save stores nothing.
+    fn commit_staged(&self, folder: &Folder<'_>, staged: &[Staged]) -> Result<Saved> {
+        let mut locked = folder.lock()?;
+        let mut placed: Vec<(PathBuf, String, FileLoc)> = Vec::with_capacity(staged.len());
+        let undo = |placed: &[(PathBuf, String, FileLoc)]| {
+            for (p, _, _) in placed {
+                let _ = fs::remove_file(p);
+            }
+        };
+        let mut dirs_used = [false, false];
+        for s in staged {
+            let kw = match locked.keyword_indexes(&s.keywords) {
+                Ok(k) => k,
+                Err(e) => {
+                    undo(&placed);
+                    return Err(e);
+                }
+            };
+            let (name, in_new) = filename::for_save(&s.base, s.flags, &kw);
+            let sub = if in_new { Sub::New } else { Sub::Cur };
+            dirs_used[usize::from(!in_new)] = true;
+            let dest = folder.path.join(sub.dir()).join(&name);
+            if let Err(e) = fs::rename(&s.tmp, &dest) {
+                undo(&placed);
+                return Err(StoreError::io("rename", &dest, e));
+            }
+            placed.push((dest, s.base.clone(), FileLoc { sub, name }));
+        }
+        for (used, sub) in dirs_used.iter().zip(["new", "cur"]) {
+            if *used && let Err(e) = fsutil::fsync_dir(&folder.path.join(sub)) {
+                undo(&placed);
+                return Err(e);
+            }
+        }
+        self.hook(SaveStep::Renamed);
+        let mut uids = Vec::with_capacity(placed.len());
+        for (_, base, loc) in &placed {
+            uids.push(locked.view.uidlist.assign(base));
+            locked.view.files.insert(base.clone(), loc.clone());
+        }
+        locked.dirty = true;
+        if let Err(e) = locked.write_uidlist() {
+            undo(&placed);
+            return Err(e);
+        }
+        let uid_validity = locked.view.uidlist.uid_validity;
+        drop(locked.finish()?);
+        Ok(Saved { uid_validity, uids })
+    }
+
+    /// Copies messages into another mailbox (hard links when possible), keeping their flags
+    /// and keywords: MessageAppend in the destination.
+    pub fn copy(
+        &self,
+        push: Option<&PushUser>,
+        source: &str,
+        uids: &[u32],
+        dest: &str,
+    ) -> Result<Copied> {
+        let src = self.existing(source)?;
+        let dst = self.existing(dest)?;
+        let kw = src.read_keywords()?;
+        let view = src.view()?;
+        let msgs: Vec<_> = view
+            .messages(&src, &kw)
+            .into_iter()
+            .filter(|m| uids.contains(&m.uid))
+            .collect();
+        let inputs: Vec<Input<'_>> = msgs
+            .iter()
+            .map(|m| Input::File {
+                path: &m.path,
+                flags: m.flags & MailFlags::REPORTABLE,
+                keywords: &m.keywords,
+            })
+            .collect();
+        let mut txn = push.map(|p| p.begin_mail_txn(&dst.name.vname));
+        let result = if inputs.is_empty() {
+            Ok(Saved {
+                uid_validity: dst.view()?.uidlist.uid_validity,
+                uids: Vec::new(),
+            })
+        } else {
+            self.save_inputs(&dst, &inputs, SaveKind::Append, txn.as_mut())
+        };
+        finish_txn(txn, &result, |s| (s.uid_validity, s.uids.as_slice()));
+        Ok(Copied {
+            source_uids: msgs.iter().map(|m| m.uid).collect(),
+            saved: result?,
+        })
+    }
+
+    /// Moves messages: a copy (MessageAppend in the destination) and then an expunge
+    /// (MessageExpunge in the source), two transactions like Dovecot's MOVE.
+    pub fn move_messages(
+        &self,
+        push: Option<&PushUser>,
+        source: &str,
+        uids: &[u32],
+        dest: &str,
+    ) -> Result<Copied> {
+        let copied = self.copy(push, source, uids, dest)?;
+        self.expunge(push, source, &copied.source_uids)?;
+        Ok(copied)
+    }
+
+    /// Expunges the messages with these UIDs (missing UIDs are skipped): MessageExpunge.
+    /// Returns the UIDs expunged. When removing a file fails, the ones removed before stay
+    /// expunged and are reported; the error is returned after that commit.
+    pub fn expunge(
+        &self,
+        push: Option<&PushUser>,
+        mailbox: &str,
+        uids: &[u32],
+    ) -> Result<Vec<u32>> {
+        let folder = self.existing(mailbox)?;
+        let mut txn = push.map(|p| p.begin_mail_txn(&folder.name.vname));
+        let mut locked = match folder.lock() {
+            Ok(l) => l,
+            Err(e) => {
+                if let Some(t) = txn {
+                    t.rollback();
+                }
+                return Err(e);
+            }
+        };
+        let mut done = Vec::new();
+        let mut failure = None;
+        let targets: Vec<(u32, String)> = locked
+            .view
+            .uidlist
+            .records
+            .iter()
+            .filter(|r| uids.contains(&r.uid))
+            .map(|r| (r.uid, r.base.clone()))
+            .collect();
+        let mut dirs = [false, false];
+        for (uid, base) in targets {
+            let Some(loc) = locked.view.files.get(&base).cloned() else {
+                continue;
+            };
+            let path = folder.file_path(&loc);
+            if let Err(e) = folder::remove_if_exists(&path) {
+                failure = Some(e);
+                break;
+            }
+            dirs[usize::from(loc.sub == Sub::Cur)] = true;
+            locked.view.files.remove(&base);
+            locked.view.uidlist.records.retain(|r| r.uid != uid);
+            locked.dirty = true;
+            done.push(uid);
+        }
+        for (used, sub) in dirs.iter().zip(["new", "cur"]) {
+            if *used && let Err(e) = fsutil::fsync_dir(&folder.path.join(sub)) {
+                failure.get_or_insert(e);
+            }
+        }
+        let uid_validity = locked.view.uidlist.uid_validity;
+        // The files are gone whatever happens to the uidlist: a later sync drops them.
+        let written = locked.finish();
+        if let Some(txn) = txn.as_mut() {
+            for uid in &done {
+                txn.expunge(*uid);
+            }
+        }
+        if let Some(txn) = txn {
+            if done.is_empty() && (failure.is_some() || written.is_err()) {
+                txn.rollback();
+            } else {
+                txn.commit(&Commit {
+                    uid_validity,
+                    saved_uids: &[],
+                });
+            }
+        }
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        written?;
+        Ok(done)
+    }
+}
+
+/// Commits the push transaction with what the storage committed, or rolls it back.
+pub(crate) fn finish_txn<T>(
+    txn: Option<MailTxn<'_>>,
+    result: &Result<T>,
+    commit: impl FnOnce(&T) -> (u32, &[u32]),
+) {
+    let Some(txn) = txn else { return };
+    match result {
+        Ok(v) => {
+            let (uid_validity, saved_uids) = commit(v);
+            txn.commit(&Commit {
+                uid_validity,
+                saved_uids,
+            });
+        }
+        Err(_) => txn.rollback(),
+    }
+}
+
+fn copy_file(src: &Path, dst: &Path, perms: fsutil::Perms) -> Result<()> {
+    let data = fs::read(src).map_err(|e| StoreError::io("read", src, e))?;
+    let mut f = fsutil::create_excl(dst, perms).map_err(|e| StoreError::io("open", dst, e))?;
+    f.write_all(&data)
+        .and_then(|()| f.sync_all())
+        .map_err(|e| StoreError::io("write", dst, e))
+}
