@@ -38,6 +38,7 @@ pub(crate) fn run() -> anyhow::Result<()> {
             cargo().args(["test", "--workspace", "--locked", "--no-fail-fast"]),
         )?;
     }
+    crate::debian_config::run()?;
     step(
         "docs",
         cargo()

@@ -3,9 +3,11 @@
 //! - `ci`: everything CI checks, in order, stopping at the first failure.
 //! - `bench [ARGS…]`: the criterion benchmarks, then a summary with ratios against each
 //!   group's baseline measured in the same run.
+//! - `debian-config`: Debian's packaged dovecot.conf tree must pass `pn config check`.
 
 mod bench;
 mod ci;
+mod debian_config;
 mod run;
 
 use std::process::ExitCode;
@@ -15,6 +17,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci::run(),
         Some("bench") => bench::run(&args[1..]),
+        Some("debian-config") => debian_config::run(),
         _ => {
             usage();
             return ExitCode::from(64);
@@ -35,6 +38,6 @@ fn main() -> ExitCode {
 fn usage() {
     #[allow(clippy::print_stderr)]
     {
-        eprintln!("usage: cargo xtask <ci | bench [criterion args…]>");
+        eprintln!("usage: cargo xtask <ci | bench [criterion args…] | debian-config>");
     }
 }
