@@ -9,6 +9,12 @@ pub(crate) const EX_USAGE: u8 = 64;
 pub(crate) const EX_DATAERR: u8 = 65;
 /// An input file did not exist or was not readable.
 pub(crate) const EX_NOINPUT: u8 = 66;
+/// The user does not exist (doveadm's "User doesn't exist").
+pub(crate) const EX_NOUSER: u8 = 67;
+/// Not found (doveadm's `DOVEADM_EX_NOTFOUND`, e.g. a missing mailbox).
+pub(crate) const EX_NOHOST: u8 = 68;
+/// Permission denied.
+pub(crate) const EX_NOPERM: u8 = 77;
 /// Internal software error.
 pub(crate) const EX_SOFTWARE: u8 = 70;
 /// Temporary failure; the caller may retry.

@@ -47,6 +47,8 @@ pub(crate) struct Cli {
 pub(crate) enum Command {
     /// Show and check the configuration.
     Config(cmd::config::ConfigArgs),
+    /// doveadm-style mailbox commands.
+    Mailbox(cmd::mailbox::MailboxArgs),
 }
 
 fn parse_override(s: &str) -> Result<(String, String), String> {
@@ -78,6 +80,7 @@ fn main() -> ExitCode {
     }
     let result = match &cli.command {
         Command::Config(args) => cmd::config::run(&cli, args),
+        Command::Mailbox(args) => cmd::mailbox::run(&cli, args),
     };
     match result {
         Ok(code) => code,
