@@ -2,6 +2,7 @@
 //! codes here and nowhere else.
 
 mod cmd;
+mod drivers;
 mod exit;
 mod logging;
 mod settings;
