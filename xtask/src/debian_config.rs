@@ -19,7 +19,10 @@ pub(crate) fn run() -> anyhow::Result<()> {
         install_dovecot_core()?;
     }
     let root = root();
-    step("build pn", cargo().args(["build", "--quiet", "--locked", "-p", "pn"]))?;
+    step(
+        "build pn",
+        cargo().args(["build", "--quiet", "--locked", "-p", "pn"]),
+    )?;
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target"));

@@ -88,6 +88,58 @@ pub trait MailboxHost: Send + Sync {
     ) -> Result<Option<Vec<u8>>, HostError> {
         Err(HostError::new("Mailbox attributes not enabled"))
     }
+
+    /// Reads a private or shared mailbox attribute; `mailbox` `""` means server metadata and
+    /// `key` is relative to `/private/` or `/shared/`. The default answers private attributes
+    /// through [`attribute_get`](MailboxHost::attribute_get) and has no shared ones.
+    fn attribute_get_typed(
+        &self,
+        user: &UserInfo,
+        mailbox: &str,
+        attr_type: AttributeType,
+        key: &str,
+    ) -> Result<Option<Vec<u8>>, HostError> {
+        match attr_type {
+            AttributeType::Private => self.attribute_get(user, mailbox, key),
+            AttributeType::Shared => Err(HostError::new("Mailbox attributes not enabled")),
+        }
+    }
+
+    /// Sets (`Some`) or removes (`None`) a mailbox attribute (addressed as in
+    /// [`attribute_get_typed`](MailboxHost::attribute_get_typed)). The default has no
+    /// attribute store.
+    fn attribute_set(
+        &self,
+        _user: &UserInfo,
+        _mailbox: &str,
+        _attr_type: AttributeType,
+        _key: &str,
+        _value: Option<&[u8]>,
+    ) -> Result<(), HostError> {
+        Err(HostError::new("Mailbox attributes not enabled"))
+    }
+
+    /// The attribute keys under `prefix`, relative to it (Dovecot's
+    /// `mailbox_attribute_iter`). The default has no attribute store.
+    fn attribute_list(
+        &self,
+        _user: &UserInfo,
+        _mailbox: &str,
+        _attr_type: AttributeType,
+        _prefix: &str,
+    ) -> Result<Vec<String>, HostError> {
+        Err(HostError::new("Mailbox attributes not enabled"))
+    }
+}
+
+/// Whether a METADATA entry is private to the user or shared (RFC 5464's `/private` and
+/// `/shared` trees).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AttributeType {
+    /// `/private/…`
+    Private,
+    /// `/shared/…`
+    Shared,
 }
 
 /// Plugin settings of one user, `%` variables already expanded

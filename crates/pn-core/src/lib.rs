@@ -73,7 +73,7 @@ mod registry;
 
 pub use driver::{Driver, DriverTxn, EventConfig, ProcessCtx, Subscriptions, TxnInfo, TxnKind};
 pub use engine::{Commit, MailTxn, PushNotifications, PushUser, Save};
-pub use host::{HostError, MailboxHost, MailboxStatus, PluginEnv, UserInfo};
+pub use host::{AttributeType, HostError, MailboxHost, MailboxStatus, PluginEnv, UserInfo};
 pub use outbox::{HttpRequest, MemoryOutbox, Outbox, OutboxError, OutboxId, OutboxItem, Payload};
 pub use registry::{DriverInitCtx, DriverInitError, DriverRegistry};
 

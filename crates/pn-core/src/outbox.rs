@@ -101,12 +101,26 @@ pub trait Outbox: Send + Sync {
     fn enqueue(&self, item: OutboxItem) -> Result<OutboxId, OutboxError>;
 }
 
+/// Called after every successful enqueue (see [`MemoryOutbox::set_waker`]).
+type Waker = std::sync::Arc<dyn Fn() + Send + Sync>;
+
 /// An in-memory FIFO outbox, optionally bounded.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct MemoryOutbox {
     queue: Mutex<VecDeque<(OutboxId, OutboxItem)>>,
     next_id: AtomicU64,
     capacity: Option<usize>,
+    waker: Mutex<Option<Waker>>,
+}
+
+impl fmt::Debug for MemoryOutbox {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemoryOutbox")
+            .field("queue", &self.queue)
+            .field("next_id", &self.next_id)
+            .field("capacity", &self.capacity)
+            .finish_non_exhaustive()
+    }
 }
 
 impl MemoryOutbox {
@@ -143,6 +157,13 @@ impl MemoryOutbox {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// Registers a function called after every successful [`Outbox::enqueue`] (outside the
+    /// queue's lock), replacing any earlier one. A dispatcher uses it to wake up instead of
+    /// polling, e.g. with `tokio::sync::Notify::notify_one`.
+    pub fn set_waker(&self, waker: impl Fn() + Send + Sync + 'static) {
+        *self.waker.lock().unwrap_or_else(|p| p.into_inner()) = Some(std::sync::Arc::new(waker));
+    }
 }
 
 impl Outbox for MemoryOutbox {
@@ -155,6 +176,11 @@ impl Outbox for MemoryOutbox {
         }
         let id = OutboxId(self.next_id.fetch_add(1, Ordering::Relaxed));
         queue.push_back((id, item));
+        drop(queue);
+        let waker = self.waker.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        if let Some(waker) = waker {
+            waker();
+        }
         Ok(id)
     }
 }
@@ -187,6 +213,19 @@ mod tests {
         let all = o.take_all();
         assert_eq!(all.iter().map(|(id, _)| *id).collect::<Vec<_>>(), [a, b]);
         assert!(o.is_empty());
+    }
+
+    #[test]
+    fn waker_runs_after_each_enqueue() {
+        let o = MemoryOutbox::new();
+        let calls = std::sync::Arc::new(AtomicU64::new(0));
+        let seen = calls.clone();
+        o.set_waker(move || {
+            seen.fetch_add(1, Ordering::SeqCst);
+        });
+        o.enqueue(item(1)).expect("enqueue");
+        o.enqueue(item(2)).expect("enqueue");
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
     }
 
     #[test]

@@ -76,6 +76,9 @@ pub enum MetadataError {
         #[source]
         source: std::io::Error,
     },
+    /// pn's mail store failed (reading or creating a mailbox's uidlist).
+    #[error("{0}")]
+    Store(#[source] pn_store::StoreError),
     /// The IMAP server refused or failed.
     #[error("{0}")]
     Imap(#[from] crate::imap::ImapError),
@@ -99,6 +102,21 @@ impl MetadataError {
             }
             MetadataError::Io { .. } => ErrorKind::Temp,
             MetadataError::Imap(e) => e.kind(),
+            MetadataError::Store(e) => match e {
+                pn_store::StoreError::Io { source, .. }
+                    if source.kind() == std::io::ErrorKind::PermissionDenied =>
+                {
+                    ErrorKind::Perm
+                }
+                e => match e.kind() {
+                    pn_store::ErrorKind::NotFound => ErrorKind::NotFound,
+                    pn_store::ErrorKind::InvalidInput => ErrorKind::Params,
+                    pn_store::ErrorKind::Exists => ErrorKind::NotPossible,
+                    pn_store::ErrorKind::Temporary | pn_store::ErrorKind::Corrupted => {
+                        ErrorKind::Temp
+                    }
+                },
+            },
         }
     }
 }

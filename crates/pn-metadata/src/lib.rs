@@ -29,13 +29,70 @@ pub use key::AttrType;
 pub use maildir::{MailLocation, MailboxGuids, MaildirGuids};
 pub use store::{DEFAULT_ATTRIBUTE_DICT, FileStore, Target};
 
+use pn_userdb::UserRecord;
+
+/// Which backend a configuration selects (`pn_metadata_backend = file|imap`), with its
+/// settings; [`Backend::store_for`] makes one user's [`MetadataStore`].
+#[derive(Debug, Clone)]
+pub enum Backend {
+    /// `file` (the default): `mail_attribute_dict` and `mail_location`, `%` variables
+    /// unexpanded.
+    File {
+        /// `mail_attribute_dict` (pn's default: [`DEFAULT_ATTRIBUTE_DICT`]).
+        attribute_dict: String,
+        /// `mail_location` (default `maildir:~/Maildir`; the userdb's `mail` wins).
+        mail_location: String,
+    },
+    /// `imap`: the `pn_metadata_imap_*` settings.
+    Imap(imap::ImapSettings),
+}
+
+impl Backend {
+    /// Reads `pn_metadata_backend` and the chosen backend's settings through `get` (a
+    /// setting's value, `None` when unset).
+    pub fn from_settings(get: &dyn Fn(&str) -> Option<String>) -> Result<Backend, MetadataError> {
+        let backend = get("pn_metadata_backend").unwrap_or_default();
+        match backend.trim().to_ascii_lowercase().as_str() {
+            "" | "file" => Ok(Backend::File {
+                attribute_dict: get("mail_attribute_dict")
+                    .unwrap_or_else(|| DEFAULT_ATTRIBUTE_DICT.to_owned()),
+                mail_location: get("mail_location")
+                    .filter(|l| !l.trim().is_empty())
+                    .unwrap_or_else(|| "maildir:~/Maildir".to_owned()),
+            }),
+            "imap" => Ok(Backend::Imap(imap::ImapSettings::from_settings(get)?)),
+            other => Err(MetadataError::Setting {
+                setting: "pn_metadata_backend".to_owned(),
+                reason: format!("unknown backend {other:?} (known: file, imap)"),
+            }),
+        }
+    }
+
+    /// The store of `user`. Nothing is opened yet for `imap`.
+    pub fn store_for(&self, user: &UserRecord) -> Result<MetadataStore, MetadataError> {
+        match self {
+            Backend::File {
+                attribute_dict,
+                mail_location,
+            } => Ok(MetadataStore::File(FileStore::for_user(
+                user,
+                attribute_dict,
+                mail_location,
+            )?)),
+            Backend::Imap(settings) => Ok(MetadataStore::Imap(Box::new(
+                imap::ImapStore::for_user(settings, user)?,
+            ))),
+        }
+    }
+}
+
 /// A user's metadata store: the backends pn knows.
 #[derive(Debug)]
 pub enum MetadataStore {
     /// Dovecot's file dictionary.
     File(FileStore),
     /// A remote IMAP server.
-    Imap(imap::ImapStore),
+    Imap(Box<imap::ImapStore>),
 }
 
 impl MetadataStore {

@@ -19,8 +19,12 @@ pub(crate) const DEFAULT_FILTER: &str = "info,pn_driver_dlog=debug";
 pub(crate) fn init(filter: Option<&str>, format: LogFormat) -> anyhow::Result<()> {
     let filter = EnvFilter::try_new(filter.unwrap_or(DEFAULT_FILTER))
         .map_err(|e| anyhow::anyhow!("invalid log filter: {e}"))?;
+    // Colours only for a terminal (and never with NO_COLOR): piped logs stay greppable.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr);
     let result = match format {
         LogFormat::Text => builder.try_init(),

@@ -5,6 +5,8 @@ mod cmd;
 mod drivers;
 mod exit;
 mod logging;
+mod privileges;
+mod session;
 mod settings;
 
 use std::path::PathBuf;
@@ -50,6 +52,14 @@ pub(crate) enum Command {
     Config(cmd::config::ConfigArgs),
     /// doveadm-style mailbox commands.
     Mailbox(cmd::mailbox::MailboxArgs),
+    /// Deliver a message like dovecot-lda (MessageNew).
+    Deliver(cmd::deliver::DeliverArgs),
+    /// Save (append) the message on stdin to a mailbox, like `doveadm save` (MessageAppend).
+    Save(cmd::save::SaveArgs),
+    /// Change message flags and keywords, like `doveadm flags`.
+    Flags(cmd::flags::FlagsArgs),
+    /// Expunge messages, like `doveadm expunge`.
+    Expunge(cmd::expunge::ExpungeArgs),
 }
 
 fn parse_override(s: &str) -> Result<(String, String), String> {
@@ -82,6 +92,10 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Config(args) => cmd::config::run(&cli, args),
         Command::Mailbox(args) => cmd::mailbox::run(&cli, args),
+        Command::Deliver(args) => cmd::deliver::run(&cli, args),
+        Command::Save(args) => cmd::save::run(&cli, args),
+        Command::Flags(args) => cmd::flags::run(&cli, args),
+        Command::Expunge(args) => cmd::expunge::run(&cli, args),
     };
     match result {
         Ok(code) => code,

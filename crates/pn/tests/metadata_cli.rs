@@ -138,15 +138,15 @@ fn sandbox() -> (tempfile::TempDir, std::path::PathBuf) {
 }
 
 fn pn(conf: &Path, doveadm_args: &[String]) -> std::process::Output {
-    // doveadm's global `-f FMT` goes after the subcommand in pn.
+    // doveadm's global `-f FMT` goes before the metadata operation in pn:
+    // `pn mailbox metadata -f FMT <op> rest…`.
     let mut args: Vec<String> = doveadm_args.to_vec();
     let mut formatter = Vec::new();
     if args.first().map(String::as_str) == Some("-f") {
         formatter = args.drain(..2).collect();
     }
-    // mailbox metadata <op> [-f FMT] rest…
     let mut full: Vec<String> = vec!["-c".into(), conf.display().to_string()];
-    full.extend(args.drain(..3));
+    full.extend(args.drain(..2));
     full.extend(formatter);
     full.extend(args);
     Command::new(env!("CARGO_BIN_EXE_pn"))
@@ -255,4 +255,269 @@ fn values_with_newlines_and_non_ascii_round_trip() {
         .map(String::from),
     );
     assert_eq!(get.stdout, format!("{value}\n").into_bytes());
+}
+
+/// A tiny RFC 5464 server on 127.0.0.1 for the `imap` backend: PLAIN login, SETMETADATA and
+/// GETMETADATA with quoted strings and literals, `[METADATA MAXSIZE 64]` for larger values.
+fn fake_imap_server() -> u16 {
+    use std::collections::HashMap;
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::sync::{Arc, Mutex};
+
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let store: Arc<Mutex<HashMap<String, Vec<u8>>>> = Arc::default();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(conn) = conn else { return };
+            let store = Arc::clone(&store);
+            std::thread::spawn(move || {
+                let mut out = conn.try_clone().expect("clone");
+                let mut r = BufReader::new(conn);
+                let _ = out.write_all(
+                    b"* OK [CAPABILITY IMAP4rev1 SASL-IR LITERAL+ AUTH=PLAIN METADATA] fake\r\n",
+                );
+                loop {
+                    // One command: lines plus `{n+}` literals.
+                    let mut cmd = Vec::new();
+                    loop {
+                        let mut line = Vec::new();
+                        if r.read_until(b'\n', &mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        let text = String::from_utf8_lossy(&line).trim_end().to_owned();
+                        cmd.extend_from_slice(&line);
+                        let Some(n) = text
+                            .strip_suffix("+}")
+                            .and_then(|t| t.rsplit_once('{'))
+                            .and_then(|(_, n)| n.parse::<usize>().ok())
+                        else {
+                            break;
+                        };
+                        let mut lit = vec![0; n];
+                        r.read_exact(&mut lit).expect("literal");
+                        cmd.extend_from_slice(&lit);
+                    }
+                    let text = String::from_utf8_lossy(&cmd).into_owned();
+                    let (tag, rest) = text.split_once(' ').unwrap_or((&text, ""));
+                    let reply = if rest.starts_with("AUTHENTICATE") || rest.starts_with("LOGIN") {
+                        format!("{tag} OK Logged in\r\n").into_bytes()
+                    } else if rest.starts_with("CAPABILITY") {
+                        format!("* CAPABILITY IMAP4rev1 LITERAL+ METADATA\r\n{tag} OK\r\n")
+                            .into_bytes()
+                    } else if rest.starts_with("LOGOUT") {
+                        let _ = out.write_all(format!("* BYE\r\n{tag} OK\r\n").as_bytes());
+                        return;
+                    } else if let Some(args) = rest.strip_prefix("SETMETADATA ") {
+                        let (mbox, list) = args.split_once(" (").expect("list");
+                        let (entry, value) = list.split_once(' ').expect("entry");
+                        let value = value.trim_end().strip_suffix(')').expect("close");
+                        let raw = cmd_value(value);
+                        match raw {
+                            Some(v) if v.len() > 64 => {
+                                format!("{tag} NO [METADATA MAXSIZE 64] Too large\r\n").into_bytes()
+                            }
+                            v => {
+                                let key = format!("{mbox}{entry}");
+                                let mut s = store.lock().expect("lock");
+                                match v {
+                                    Some(v) => s.insert(key, v),
+                                    None => s.remove(&key),
+                                };
+                                format!("{tag} OK Setmetadata completed\r\n").into_bytes()
+                            }
+                        }
+                    } else if let Some(args) = rest.strip_prefix("GETMETADATA ") {
+                        let (mbox, list) = args.split_once(" (").expect("list");
+                        let entry = list.trim_end().trim_end_matches(')');
+                        let mut reply = Vec::new();
+                        if let Some(v) = store.lock().expect("lock").get(&format!("{mbox}{entry}"))
+                        {
+                            reply.extend_from_slice(
+                                format!("* METADATA {mbox} ({entry} {{{}}}\r\n", v.len())
+                                    .as_bytes(),
+                            );
+                            reply.extend_from_slice(v);
+                            reply.extend_from_slice(b")\r\n");
+                        }
+                        reply.extend_from_slice(
+                            format!("{tag} OK Getmetadata completed\r\n").as_bytes(),
+                        );
+                        reply
+                    } else {
+                        format!("{tag} BAD unknown\r\n").into_bytes()
+                    };
+                    let _ = out.write_all(&reply);
+                }
+            });
+        }
+    });
+    port
+}
+
+/// A value as the client sent it: `NIL`, `"quoted"` or `{n+}\r\n<bytes>`.
+fn cmd_value(v: &str) -> Option<Vec<u8>> {
+    if v == "NIL" {
+        return None;
+    }
+    if let Some(q) = v.strip_prefix('"').and_then(|q| q.strip_suffix('"')) {
+        return Some(q.replace("\\\"", "\"").replace("\\\\", "\\").into_bytes());
+    }
+    let (_, data) = v.split_once("}\r\n").expect("literal");
+    Some(data.as_bytes().to_vec())
+}
+
+#[test]
+fn imap_backend_through_the_cli() {
+    let (dir, _) = sandbox();
+    let port = fake_imap_server();
+    let conf = dir.path().join("imap.conf");
+    fs::write(
+        &conf,
+        format!(
+            "pn_metadata_backend = imap\n\
+             pn_metadata_imap_host = 127.0.0.1\n\
+             pn_metadata_imap_port = {port}\n\
+             pn_metadata_imap_ssl = no\n\
+             pn_metadata_imap_password = pass\n\
+             userdb {{\n  driver = passwd-file\n  args = username_format=%u {}\n}}\n",
+            dir.path().join("users").display()
+        ),
+    )
+    .expect("conf");
+    let run = |args: &[&str]| {
+        pn(
+            &conf,
+            &args.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>(),
+        )
+    };
+    let value = "user=11@3\ttab\nline caf\u{e9}";
+    let key = "/private/vendor/vendor.dovecot/http-notify";
+    let out = run(&[
+        "mailbox",
+        "metadata",
+        "set",
+        "-u",
+        "alice@example.com",
+        "-s",
+        "",
+        key,
+        value,
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run(&[
+        "mailbox",
+        "metadata",
+        "get",
+        "-u",
+        "alice@example.com",
+        "-s",
+        "",
+        key,
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.stdout, format!("{value}\n").into_bytes());
+    // `-f` before the operation, as in doveadm's order.
+    let out = run(&[
+        "-f",
+        "json",
+        "mailbox",
+        "metadata",
+        "get",
+        "-u",
+        "alice@example.com",
+        "-s",
+        "",
+        key,
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("\"value\""),
+        "{out:?}"
+    );
+    // MAXSIZE: a clear message and doveadm's "not possible" exit code.
+    let big = "x".repeat(100);
+    let out = run(&[
+        "mailbox",
+        "metadata",
+        "set",
+        "-u",
+        "alice@example.com",
+        "-s",
+        "",
+        key,
+        &big,
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(65), "{stderr}");
+    assert!(stderr.contains("at most 64 bytes"), "{stderr}");
+    // Unset, then get prints an empty line.
+    let out = run(&[
+        "mailbox",
+        "metadata",
+        "unset",
+        "-u",
+        "alice@example.com",
+        "-s",
+        "",
+        key,
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run(&[
+        "mailbox",
+        "metadata",
+        "get",
+        "-u",
+        "alice@example.com",
+        "-s",
+        "",
+        key,
+    ]);
+    assert_eq!(out.stdout, b"\n");
+}
+
+#[test]
+fn formatter_is_accepted_after_the_operation_too() {
+    let (_dir, conf) = sandbox();
+    let out = Command::new(env!("CARGO_BIN_EXE_pn"))
+        .args(["-c"])
+        .arg(&conf)
+        .args([
+            "mailbox",
+            "metadata",
+            "get",
+            "-f",
+            "tab",
+            "-u",
+            "bob@example.com",
+            "-s",
+            "",
+            "/private/x",
+        ])
+        .env_remove("PN_CONFIG")
+        .env("PN_LOG", "off")
+        .output()
+        .expect("run pn");
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(out.stdout, b"value\n\n");
 }

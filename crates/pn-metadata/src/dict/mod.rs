@@ -31,7 +31,7 @@ impl DictContents {
         let mut lines = complete_lines(bytes);
         while let Some(key) = lines.next() {
             let Some(value) = lines.next() else { break };
-            table.update(c_string(tab_unescape(key)), c_string(tab_unescape(value)));
+            table.insert(c_string(tab_unescape(key)), c_string(tab_unescape(value)));
         }
         DictContents { table }
     }
@@ -39,7 +39,7 @@ impl DictContents {
     /// The file's bytes.
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::new();
-        for (k, v) in self.table.iter() {
+        for (k, v) in &self.table {
             out.extend_from_slice(&tab_escape(k));
             out.push(b'\n');
             out.extend_from_slice(&tab_escape(v));
@@ -50,29 +50,29 @@ impl DictContents {
 
     /// The value of `key`.
     pub fn get(&self, key: &[u8]) -> Option<&[u8]> {
-        self.table.get(key)
+        self.table.get(key).map(Vec::as_slice)
     }
 
     /// Sets `key` (keeping its place when it exists).
     pub fn set(&mut self, key: &[u8], value: &[u8]) {
-        self.table.update(key.to_vec(), value.to_vec());
+        self.table.insert(key.to_vec(), value.to_vec());
     }
 
     /// Removes `key`; whether it was there.
     pub fn unset(&mut self, key: &[u8]) -> bool {
-        self.table.remove(key)
+        self.table.shift_remove(key).is_some()
     }
 
     /// All pairs, in file order.
     pub fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
-        self.table.iter()
+        self.table.iter().map(|(k, v)| (k.as_slice(), v.as_slice()))
     }
 
     /// Keys starting with `prefix`, in file order (a recursive dict iteration).
     pub fn keys_with_prefix<'a>(&'a self, prefix: &'a [u8]) -> impl Iterator<Item = &'a [u8]> + 'a {
         self.table
-            .iter()
-            .map(|(k, _)| k)
+            .keys()
+            .map(Vec::as_slice)
             .filter(move |k| k.starts_with(prefix))
     }
 
@@ -83,7 +83,7 @@ impl DictContents {
 
     /// Whether there are no pairs.
     pub fn is_empty(&self) -> bool {
-        self.table.len() == 0
+        self.table.is_empty()
     }
 }
 

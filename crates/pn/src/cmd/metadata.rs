@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 use pn_metadata::key::{internal_keys_under, parse_doveadm_key};
-use pn_metadata::{AttrType, ErrorKind, FileStore, MetadataError, Target};
+use pn_metadata::{AttrType, Backend, ErrorKind, MetadataError, MetadataStore, Target};
 use pn_userdb::UserDb;
 
 use self::print::{Formatter, Printer};
@@ -21,6 +21,16 @@ const USAGE_PREFIX: &str = "[-u <user>|-A] [-S <socket_path>] ";
 /// Arguments of `pn mailbox metadata`.
 #[derive(Debug, Args)]
 pub(crate) struct MetadataArgs {
+    /// Output formatter (doveadm's `-f`): before or after the subcommand
+    /// (`pn mailbox metadata -f json list …`).
+    #[arg(
+        short = 'f',
+        long = "formatter",
+        value_enum,
+        global = true,
+        default_value_t = Formatter::Flow
+    )]
+    pub(crate) formatter: Formatter,
     #[command(subcommand)]
     pub(crate) op: MetadataOp,
 }
@@ -64,9 +74,6 @@ pub(crate) struct OpArgs {
     /// list: print `/private` or `/shared` in front of each key.
     #[arg(short = 'p', long = "prepend-prefix")]
     prepend_prefix: bool,
-    /// Output formatter (doveadm's `-f`).
-    #[arg(short = 'f', long = "formatter", value_enum, default_value_t = Formatter::Flow)]
-    formatter: Formatter,
     /// `<mailbox> <key> [<value>]` (list: `<mailbox> [<key prefix>]`).
     #[arg(value_name = "ARGS")]
     args: Vec<String>,
@@ -209,14 +216,11 @@ pub(crate) fn run(cli: &Cli, args: &MetadataArgs) -> Result<ExitCode, Failure> {
     let config = crate::settings::load(cli)?;
     let settings = config.effective("doveadm");
     let text = |key: &str| settings.get(key).map(|s| s.value.to_string());
-    let data_dir = data_dir(text("pn_data_dir"));
+    let data_dir = crate::session::data_dir(text("pn_data_dir"));
     let userdb = UserDb::from_settings(&settings, &data_dir)
         .map_err(|e| Failure::new(EX_TEMPFAIL, format!("pn: {e}")))?;
-    let attribute_dict = text("mail_attribute_dict")
-        .unwrap_or_else(|| pn_metadata::DEFAULT_ATTRIBUTE_DICT.to_owned());
-    let mail_location = text("mail_location")
-        .filter(|l| !l.is_empty())
-        .unwrap_or_else(|| "maildir:~/Maildir".to_owned());
+    let backend =
+        Backend::from_settings(&text).map_err(|e| Failure::new(EX_TEMPFAIL, format!("pn: {e}")))?;
 
     // Which users.
     let single = a.user.as_deref().filter(|u| !u.contains(['*', '?']));
@@ -252,7 +256,7 @@ pub(crate) fn run(cli: &Cli, args: &MetadataArgs) -> Result<ExitCode, Failure> {
     let multi = single.is_none() && (a.all_users || a.user_file.is_some() || a.user.is_some());
 
     let key_column = if op == Op::Get { "value" } else { "key" };
-    let mut printer = Printer::new(a.formatter, key_column, multi);
+    let mut printer = Printer::new(args.formatter, key_column, multi);
     let mut stdout = std::io::stdout().lock();
     let mut outcome = Outcome::default();
     let write = |out: &mut std::io::StdoutLock<'_>, bytes: &[u8]| {
@@ -262,7 +266,9 @@ pub(crate) fn run(cli: &Cli, args: &MetadataArgs) -> Result<ExitCode, Failure> {
     if op != Op::Set && op != Op::Unset {
         write(&mut stdout, &printer.header());
     }
+    let progress = progress_bar(a.all_users, users.len());
     for user in &users {
+        progress.inc(1);
         let prefix = format!("pn({user}): ");
         let record = match userdb.lookup(user) {
             Ok(Some(r)) => r,
@@ -284,10 +290,11 @@ pub(crate) fn run(cli: &Cli, args: &MetadataArgs) -> Result<ExitCode, Failure> {
                 continue;
             }
         };
-        let store = FileStore::for_user(&record, &attribute_dict, &mail_location);
+        let store = backend.store_for(&record);
         run_user(&request, user, store, &mut printer, &mut outcome, &prefix);
         write(&mut stdout, &printer.take(false));
     }
+    progress.finish_and_clear();
     write(&mut stdout, &printer.take(true));
     let _ = stdout.flush();
     drop(stdout);
@@ -304,7 +311,7 @@ pub(crate) fn run(cli: &Cli, args: &MetadataArgs) -> Result<ExitCode, Failure> {
 fn run_user(
     req: &Request,
     user: &str,
-    store: Result<FileStore, MetadataError>,
+    store: Result<MetadataStore, MetadataError>,
     printer: &mut Printer,
     outcome: &mut Outcome,
     prefix: &str,
@@ -371,6 +378,7 @@ fn run_user(
             for t in types {
                 let keys = match store.list(target, t, &req.key) {
                     Ok(keys) => Ok(keys),
+                    Err(e) if matches!(store, MetadataStore::Imap(_)) => Err((Vec::new(), e)),
                     Err(e) => {
                         // Dovecot still lists its internal attributes, then reports the error.
                         let mailbox = target.mailbox();
@@ -407,6 +415,24 @@ fn run_user(
     }
 }
 
+/// `-A`'s progress bar on stderr, shown only when stderr is a terminal (hidden otherwise).
+fn progress_bar(all_users: bool, len: usize) -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    if !all_users || !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(u64::try_from(len).unwrap_or(u64::MAX)),
+        indicatif::ProgressDrawTarget::stderr(),
+    );
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} users {elapsed}")
+    {
+        bar.set_style(style);
+    }
+    bar
+}
+
 /// doveadm's exit code for a storage error (`doveadm-mail.c`).
 fn exit_code(e: &MetadataError) -> u8 {
     match e.kind() {
@@ -416,22 +442,6 @@ fn exit_code(e: &MetadataError) -> u8 {
         ErrorKind::Perm => EX_NOPERM,
         ErrorKind::NotFound => EX_NOHOST,
     }
-}
-
-/// pn's data directory: `pn_data_dir`, else `$PN_DATA_DIR`, else `$XDG_DATA_HOME/pn`, else
-/// `~/.local/share/pn`.
-fn data_dir(setting: Option<String>) -> PathBuf {
-    if let Some(d) = setting.filter(|d| !d.is_empty()) {
-        return PathBuf::from(d);
-    }
-    if let Some(d) = std::env::var_os("PN_DATA_DIR").filter(|d| !d.is_empty()) {
-        return PathBuf::from(d);
-    }
-    if let Some(d) = std::env::var_os("XDG_DATA_HOME").filter(|d| !d.is_empty()) {
-        return PathBuf::from(d).join("pn");
-    }
-    let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("/var/lib"), PathBuf::from);
-    home.join(".local/share/pn")
 }
 
 /// doveadm's `wildcard_match_icase`: `*` any run, `?` one character, without case.

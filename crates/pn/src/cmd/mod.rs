@@ -1,5 +1,11 @@
 //! One module per subcommand.
 
 pub(crate) mod config;
+pub(crate) mod deliver;
+pub(crate) mod expunge;
+pub(crate) mod flags;
+pub(crate) mod mail;
 pub(crate) mod mailbox;
 pub(crate) mod metadata;
+pub(crate) mod save;
+pub(crate) mod search;

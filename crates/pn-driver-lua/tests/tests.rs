@@ -1,0 +1,7 @@
+//! Integration tests of the lua driver: one test binary (see STYLE.md).
+
+mod errors;
+mod http;
+mod metadata;
+mod replay;
+mod util;

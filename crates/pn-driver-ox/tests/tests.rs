@@ -1,0 +1,3 @@
+//! Integration tests of the ox driver (one binary, modules below).
+
+mod vectors;

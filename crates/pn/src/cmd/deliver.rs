@@ -1,0 +1,322 @@
+//! `pn deliver`: dovecot-lda's interface over pn's store. The message becomes a MessageNew
+//! through pn-core; the dlog driver's lines show what was pushed.
+//!
+//! As Dovecot's LDA: the user is looked up (unknown: 67), the process becomes the user, a
+//! "raw mail user" is created to read the message (its drivers are initialised but never
+//! begin a transaction), and the message is saved to `-m MAILBOX` — falling back to INBOX when
+//! that fails, unless the failure was temporary. `lda_mailbox_autocreate = yes` creates a
+//! missing mailbox (MailboxCreate), `lda_mailbox_autosubscribe = yes` also subscribes it.
+//! Storage failures exit 75 and leave nothing half-stored; an empty message is refused with
+//! 65 (Dovecot would store it).
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+use pn_store::{ErrorKind, NewMessage, StoreError};
+
+use crate::Cli;
+use crate::exit::{EX_DATAERR, EX_NOUSER, EX_TEMPFAIL, EX_USAGE, Failure};
+use crate::session::{LookupError, MailUser, Session};
+
+/// Arguments of `pn deliver` (dovecot-lda's).
+#[derive(Debug, Args)]
+pub(crate) struct DeliverArgs {
+    /// Destination user, looked up in the userdb. Default: $USER (not as root).
+    #[arg(short = 'd', value_name = "USER")]
+    user: Option<String>,
+    /// Destination mailbox (`""` means INBOX). Falls back to INBOX when it does not exist,
+    /// unless `lda_mailbox_autocreate = yes`.
+    #[arg(short = 'm', value_name = "MAILBOX")]
+    mailbox: Option<String>,
+    /// Envelope sender.
+    #[arg(short = 'f', value_name = "SENDER")]
+    sender: Option<String>,
+    /// Original envelope recipient.
+    #[arg(short = 'a', value_name = "ADDRESS")]
+    address: Option<String>,
+    /// Final envelope recipient.
+    #[arg(short = 'r', value_name = "ADDRESS")]
+    final_address: Option<String>,
+    /// Read the message from this file instead of stdin.
+    #[arg(short = 'p', value_name = "FILE")]
+    path: Option<PathBuf>,
+    /// Write rejection reasons to stderr instead of sending a bounce (pn never sends
+    /// bounces: it always does this).
+    #[arg(short = 'e')]
+    stderr_rejection: bool,
+    /// Keep the environment (accepted for compatibility; pn does not clean it).
+    #[arg(short = 'k')]
+    keep_environment: bool,
+}
+
+pub(crate) fn run(cli: &Cli, args: &DeliverArgs) -> Result<ExitCode, Failure> {
+    let sender = args
+        .sender
+        .as_deref()
+        .map(|s| address("-f", s, true))
+        .transpose()?;
+    if let Some(a) = &args.address {
+        address("-a", a, false)?;
+    }
+    if let Some(r) = &args.final_address {
+        address("-r", r, false)?;
+    }
+    let username = match &args.user {
+        Some(u) => u.clone(),
+        None if rustix::process::geteuid().is_root() => {
+            return Err(Failure::new(
+                EX_USAGE,
+                "pn: Fatal: destination user parameter (-d user) not given",
+            ));
+        }
+        None => std::env::var("USER")
+            .ok()
+            .filter(|u| !u.is_empty())
+            .ok_or_else(|| {
+                Failure::new(
+                    EX_USAGE,
+                    "pn: Fatal: destination user parameter (-d user) not given",
+                )
+            })?,
+    };
+    tracing::trace!(
+        stderr_rejection = args.stderr_rejection,
+        keep_environment = args.keep_environment,
+        "errors always go to stderr; the environment is kept"
+    );
+    let prefix = format!("pn({username})");
+    let session = Session::open(cli, "lda")?;
+    let record = match session.lookup(&username) {
+        Ok(r) => r,
+        Err(LookupError::Unknown) => {
+            return Err(Failure::new(
+                EX_NOUSER,
+                format!("{prefix}: Error: Unknown user"),
+            ));
+        }
+        Err(LookupError::Invalid(why)) => {
+            return Err(Failure::new(
+                EX_NOUSER,
+                format!("{prefix}: Error: Unknown user ({why})"),
+            ));
+        }
+        Err(LookupError::Failed(why)) => {
+            return Err(Failure::new(
+                EX_TEMPFAIL,
+                format!("{prefix}: Fatal: User lookup failed: {why}"),
+            ));
+        }
+    };
+    let user = session
+        .mail_user(record)
+        .map_err(|e| Failure::new(EX_TEMPFAIL, format!("{prefix}: Fatal: {e}")))?;
+    if let Some(s) = &sender {
+        tracing::debug!("Envelope sender: <{s}>");
+    }
+    // Dovecot creates the raw user to open the incoming mail after the real one, and frees it
+    // first.
+    let raw_user = user.raw_user();
+    let data = read_message(args.path.as_ref())
+        .map_err(|e| Failure::new(EX_TEMPFAIL, format!("{prefix}: Fatal: {e}")))?;
+    let body = strip_from_line(&data);
+    let result = if body.is_empty() {
+        Err(StoreError::EmptyMessage)
+    } else {
+        let mailbox = args
+            .mailbox
+            .as_deref()
+            .filter(|m| !m.is_empty())
+            .unwrap_or("INBOX");
+        deliver(&session, &user, mailbox, body)
+    };
+    drop(raw_user);
+    drop(user);
+    match result {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(e) => {
+            let code = match e.kind() {
+                ErrorKind::InvalidInput => EX_DATAERR,
+                _ => EX_TEMPFAIL,
+            };
+            Err(Failure::new(code, format!("{prefix}: Error: {e}")))
+        }
+    }
+}
+
+/// Saves to `mailbox`, then INBOX as Dovecot's `mail_do_deliver` does; logs each attempt like
+/// Dovecot's `deliver_log_format` (`msgid=<…>: saved mail to INBOX`).
+fn deliver(
+    session: &Session,
+    user: &MailUser,
+    mailbox: &str,
+    data: &[u8],
+) -> Result<(), StoreError> {
+    let msgid = message_id(data);
+    let mut result = save(session, user, mailbox, data, &msgid);
+    if let Err(e) = &result
+        && !e.is_temporary()
+        && !matches!(e, StoreError::EmptyMessage)
+        && !mailbox.eq_ignore_ascii_case("INBOX")
+    {
+        result = save(session, user, "INBOX", data, &msgid);
+    }
+    result
+}
+
+fn save(
+    session: &Session,
+    user: &MailUser,
+    mailbox: &str,
+    data: &[u8],
+    msgid: &str,
+) -> Result<(), StoreError> {
+    let open = || -> Result<(), StoreError> {
+        if user.store.mailbox_exists(mailbox)? {
+            return Ok(());
+        }
+        if !session.flag("lda_mailbox_autocreate") {
+            return Err(StoreError::MailboxNotFound(mailbox.to_owned()));
+        }
+        match user.store.create_mailbox(Some(&user.push), mailbox) {
+            // Another delivery created it meanwhile.
+            Ok(()) | Err(StoreError::MailboxExists(_)) => {}
+            Err(e) => return Err(e),
+        }
+        if session.flag("lda_mailbox_autosubscribe") {
+            user.store.set_subscribed(Some(&user.push), mailbox, true)?;
+        }
+        Ok(())
+    };
+    if let Err(e) = open() {
+        tracing::info!("msgid={msgid}: save failed to open mailbox {mailbox}: {e}");
+        return Err(e);
+    }
+    match user
+        .store
+        .deliver(Some(&user.push), mailbox, &NewMessage::new(data))
+    {
+        Ok(saved) => {
+            tracing::info!("msgid={msgid}: saved mail to {mailbox}");
+            tracing::debug!(
+                "uid={} uidvalidity={} in {mailbox}",
+                saved.uids.first().copied().unwrap_or(0),
+                saved.uid_validity
+            );
+            Ok(())
+        }
+        Err(e) => {
+            tracing::info!("msgid={msgid}: save failed to {mailbox}: {e}");
+            Err(e)
+        }
+    }
+}
+
+fn read_message(path: Option<&PathBuf>) -> Result<Vec<u8>, String> {
+    let mut data = Vec::new();
+    match path {
+        Some(p) => {
+            data = std::fs::read(p).map_err(|e| {
+                format!(
+                    "Can't open delivery mail as raw: open({}) failed: {e}",
+                    p.display()
+                )
+            })?;
+        }
+        None => {
+            std::io::stdin()
+                .lock()
+                .read_to_end(&mut data)
+                .map_err(|e| format!("Can't open delivery mail as raw: read(stdin) failed: {e}"))?;
+        }
+    }
+    Ok(data)
+}
+
+/// Drops an mbox `From ` line at the start, as Dovecot's LDA does.
+fn strip_from_line(data: &[u8]) -> &[u8] {
+    if !data.starts_with(b"From ") {
+        return data;
+    }
+    match data.iter().position(|&b| b == b'\n') {
+        Some(i) => &data[i + 1..],
+        None => &[],
+    }
+}
+
+/// The Message-ID for the log line (`unspecified` without one), like Dovecot's `%m`.
+fn message_id(data: &[u8]) -> String {
+    pn_message::RawMessage::new(data)
+        .first_header("Message-ID")
+        .map(|v| {
+            let text = v.to_string_lossy();
+            let text = text.trim();
+            match (text.find('<'), text.find('>')) {
+                (Some(a), Some(b)) if a < b => text[a..=b].to_owned(),
+                _ => text.to_owned(),
+            }
+        })
+        .filter(|id| !id.is_empty())
+        .map(|id| id.chars().take(200).collect())
+        .unwrap_or_else(|| "unspecified".to_owned())
+}
+
+/// Checks an envelope address argument (`-f`, `-a`, `-r`): optional `<>`, no spaces or
+/// controls; `-f` may be empty (`<>`, the null sender).
+fn address(option: &str, value: &str, allow_empty: bool) -> Result<String, Failure> {
+    let inner = value
+        .strip_prefix('<')
+        .and_then(|v| v.strip_suffix('>'))
+        .unwrap_or(value);
+    let invalid = |why: &str| {
+        Failure::new(
+            EX_USAGE,
+            format!("pn: Fatal: Invalid {option} parameter: {why}"),
+        )
+    };
+    if inner.is_empty() && !allow_empty {
+        return Err(invalid("Path is empty"));
+    }
+    if inner
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || c == '<' || c == '>')
+    {
+        return Err(invalid("Invalid character in address"));
+    }
+    Ok(inner.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_mbox_from_line_is_dropped() {
+        assert_eq!(
+            strip_from_line(b"From a@b Mon Jan 1 00:00:00 2024\nSubject: x\n\n"),
+            b"Subject: x\n\n"
+        );
+        assert_eq!(strip_from_line(b"Subject: x\n"), b"Subject: x\n");
+    }
+
+    #[test]
+    fn the_log_line_names_the_message_id_or_unspecified() {
+        assert_eq!(
+            message_id(b"Message-ID: <a@b>\nSubject: x\n\nbody"),
+            "<a@b>"
+        );
+        assert_eq!(message_id(b"Subject: x\n\nbody"), "unspecified");
+    }
+
+    #[test]
+    fn envelope_addresses_are_checked() {
+        assert!(address("-f", "<>", true).is_ok());
+        assert!(address("-a", "<>", false).is_err());
+        assert!(address("-f", "a b@c", true).is_err());
+        assert_eq!(
+            address("-a", "<alice@example.com>", false).ok(),
+            Some("alice@example.com".to_owned())
+        );
+    }
+}
