@@ -9,8 +9,12 @@
 //!   (`priv/<mailbox GUID>/…`, `shared/<mailbox GUID>/…`, server entries on INBOX under
 //!   [`key::SERVER_PREFIX`]) and its lock, so pn and Dovecot can share the file. Mailbox GUIDs
 //!   come from the mail store through [`MailboxGuids`].
-//! * `imap` ([`imap::ImapStore`]): an RFC 5464 client (SETMETADATA/GETMETADATA) to a server
-//!   such as Dovecot with `imap_metadata = yes`.
+//! * `imap` ([`imap::ImapStore`]): a blocking RFC 5464 client (SETMETADATA/GETMETADATA over
+//!   TLS, STARTTLS or loopback plain text) to a server such as Dovecot with
+//!   `imap_metadata = yes`.
+//!
+//! [`Backend::from_settings`] reads `pn_metadata_backend` (`file`, the default, or `imap`) and
+//! the backend's settings; [`Backend::store_for`] makes one user's [`MetadataStore`].
 //!
 //! [`host_attribute_get`] is what a `pn_core::MailboxHost::attribute_get` implementation calls.
 //!

@@ -5,6 +5,8 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use pn_dispatch::{DispatchConfig, Dispatcher};
+
 use pn_config::{Config, Location, Settings, UserSettings};
 use pn_core::{
     HostError, MailboxHost, MailboxStatus, MemoryOutbox, PluginEnv, PushNotifications, PushUser,
@@ -139,10 +141,11 @@ impl Session {
             store: store.clone(),
             metadata,
         };
+        let outbox = Arc::new(MemoryOutbox::new());
         let pn = PushNotifications::new(
             crate::drivers::registry(),
             Arc::new(host),
-            Arc::new(MemoryOutbox::new()),
+            Arc::clone(&outbox) as Arc<dyn pn_core::Outbox>,
         );
         let env = self.plugin_env(&record)?;
         let info = UserInfo {
@@ -160,6 +163,8 @@ impl Session {
             push,
             pn,
             env,
+            outbox,
+            dispatch: DispatchConfig::from_settings(|key| self.setting(key)),
         })
     }
 
@@ -198,6 +203,24 @@ pub(crate) struct MailUser {
     pub(crate) push: PushUser,
     pn: PushNotifications,
     env: Arc<dyn PluginEnv>,
+    outbox: Arc<MemoryOutbox>,
+    dispatch: DispatchConfig,
+}
+
+/// A one-shot command sends what its drivers queued before the process exits (Dovecot's user
+/// deinit waits for pending HTTP requests too). The command's exit code never depends on it.
+impl Drop for MailUser {
+    fn drop(&mut self) {
+        if self.outbox.is_empty() {
+            return;
+        }
+        match Dispatcher::new(&self.dispatch) {
+            Ok(dispatcher) => {
+                dispatcher.drain_blocking(&self.outbox);
+            }
+            Err(e) => tracing::error!(target: pn_driver_ox::LOG_TARGET, "{e}"),
+        }
+    }
 }
 
 impl MailUser {
