@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::Args;
 
 use crate::Cli;
-use crate::cmd::mail::{self, Outcome, UserArg};
+use crate::cmd::mail::{self, UserArg};
 use crate::cmd::search::Query;
 use crate::exit::{EX_USAGE, Failure};
 
@@ -43,41 +43,12 @@ pub(crate) fn run(cli: &Cli, args: &ExpungeArgs) -> Result<ExitCode, Failure> {
         ));
     }
     let opened = mail::open(cli, &args.user)?;
-    let store = &opened.user.store;
-    let mut outcome = Outcome::default();
-    let mailboxes = match query.mailboxes(store) {
-        Ok(m) => m,
-        Err(e) => {
-            outcome.store_error(&e, format!("{}Error: {e}", opened.prefix));
-            return outcome.finish();
-        }
-    };
-    for mailbox in mailboxes {
-        let uids = match store.messages(&mailbox) {
-            Ok(msgs) => query.matching_uids(&msgs),
-            Err(e) => {
-                outcome.store_error(
-                    &e,
-                    format!(
-                        "{}Error: Mailbox {mailbox}: Mailbox sync failed: {e}",
-                        opened.prefix
-                    ),
-                );
-                continue;
-            }
-        };
-        if uids.is_empty() {
-            continue;
-        }
-        if let Err(e) = store.expunge(Some(&opened.user.push), &mailbox, &uids) {
-            outcome.store_error(
-                &e,
-                format!(
-                    "{}Error: Mailbox {mailbox}: Expunge failed: {e}",
-                    opened.prefix
-                ),
-            );
-        }
-    }
-    outcome.finish()
+    let push = &opened.user.push;
+    mail::apply_to_matches(&opened, &query, "Expunge failed", |mailbox, uids| {
+        opened
+            .user
+            .store
+            .expunge(Some(push), mailbox, uids)
+            .map(drop)
+    })
 }

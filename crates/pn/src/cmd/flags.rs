@@ -8,7 +8,7 @@ use pn_event::MailFlags;
 use pn_store::FlagOp;
 
 use crate::Cli;
-use crate::cmd::mail::{self, Outcome, UserArg};
+use crate::cmd::mail::{self, UserArg};
 use crate::cmd::search::Query;
 use crate::exit::{EX_TEMPFAIL, EX_USAGE, Failure};
 
@@ -58,50 +58,14 @@ pub(crate) fn run(cli: &Cli, args: &FlagsArgs) -> Result<ExitCode, Failure> {
     let (flags, keywords) = parse_flags(flag_words)?;
     let query = Query::parse(&cmd.query)?;
     let opened = mail::open(cli, &cmd.user)?;
-    let store = &opened.user.store;
-    let mut outcome = Outcome::default();
-    let mailboxes = match query.mailboxes(store) {
-        Ok(m) => m,
-        Err(e) => {
-            outcome.store_error(&e, format!("{}Error: {e}", opened.prefix));
-            return outcome.finish();
-        }
-    };
-    for mailbox in mailboxes {
-        let uids = match store.messages(&mailbox) {
-            Ok(msgs) => query.matching_uids(&msgs),
-            Err(e) => {
-                outcome.store_error(
-                    &e,
-                    format!(
-                        "{}Error: Mailbox {mailbox}: Mailbox sync failed: {e}",
-                        opened.prefix
-                    ),
-                );
-                continue;
-            }
-        };
-        if uids.is_empty() {
-            continue;
-        }
-        if let Err(e) = store.update_flags(
-            Some(&opened.user.push),
-            &mailbox,
-            &uids,
-            op,
-            flags,
-            &keywords,
-        ) {
-            outcome.store_error(
-                &e,
-                format!(
-                    "{}Error: Mailbox {mailbox}: Cannot update flags: {e}",
-                    opened.prefix
-                ),
-            );
-        }
-    }
-    outcome.finish()
+    let push = &opened.user.push;
+    mail::apply_to_matches(&opened, &query, "Cannot update flags", |mailbox, uids| {
+        opened
+            .user
+            .store
+            .update_flags(Some(push), mailbox, uids, op, flags, &keywords)
+            .map(drop)
+    })
 }
 
 /// Splits doveadm's flags argument into system flags and keywords; an unknown `\Flag` is

@@ -3,6 +3,7 @@
 //! error bookkeeping, mailbox masks and the `-f` formatter.
 
 use std::io::Write;
+use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
 use pn_store::{ErrorKind, StoreError};
@@ -247,6 +248,44 @@ pub(crate) fn print(text: &str) {
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(text.as_bytes());
     let _ = out.flush();
+}
+
+/// Runs `apply` on the matching UIDs of every mailbox `query` selects, doveadm style: a failure
+/// in one mailbox is recorded (`what` names the operation in the message) and the others go on.
+pub(crate) fn apply_to_matches(
+    opened: &Opened,
+    query: &crate::cmd::search::Query,
+    what: &str,
+    mut apply: impl FnMut(&str, &[u32]) -> Result<(), StoreError>,
+) -> Result<ExitCode, Failure> {
+    let store = &opened.user.store;
+    let prefix = &opened.prefix;
+    let mut outcome = Outcome::default();
+    let mailboxes = match query.mailboxes(store) {
+        Ok(m) => m,
+        Err(e) => {
+            outcome.store_error(&e, format!("{prefix}Error: {e}"));
+            return outcome.finish();
+        }
+    };
+    for mailbox in mailboxes {
+        let uids = match store.messages(&mailbox) {
+            Ok(msgs) => query.matching_uids(&msgs),
+            Err(e) => {
+                let text = format!("{prefix}Error: Mailbox {mailbox}: Mailbox sync failed: {e}");
+                outcome.store_error(&e, text);
+                continue;
+            }
+        };
+        if uids.is_empty() {
+            continue;
+        }
+        if let Err(e) = apply(&mailbox, &uids) {
+            let text = format!("{prefix}Error: Mailbox {mailbox}: {what}: {e}");
+            outcome.store_error(&e, text);
+        }
+    }
+    outcome.finish()
 }
 
 #[cfg(test)]
