@@ -35,6 +35,11 @@ fn bench(c: &mut Criterion) {
     let options = ParseOptions::default();
     let mut group = c.benchmark_group("config_parse");
     group.throughput(Throughput::Bytes(text.len() as u64));
+    // What any reader of the file pays: one pass over its lines. The parse is reported as a
+    // multiple of it.
+    group.bench_function("baseline", |b| {
+        b.iter(|| black_box(&text).lines().map(str::len).sum::<usize>())
+    });
     group.bench_function("parse_1000_sections", |b| {
         b.iter(|| Config::parse_str(black_box(&text), Path::new("big.conf"), &options))
     });

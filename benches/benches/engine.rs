@@ -70,15 +70,18 @@ fn engine(c: &mut Criterion) {
     let mut registry = DriverRegistry::new();
     registry.register(pn_driver_dlog::NAME, pn_driver_dlog::init);
     let pn = PushNotifications::new(registry, Arc::new(Store), Arc::new(MemoryOutbox::new()));
-    for (label, drivers) in [("baseline", 0), ("dlog", 1), ("three_drivers", 3)] {
-        let u = user(&pn, drivers);
-        c.bench_function(&format!("engine_flag_change/{label}"), |b| {
-            b.iter(|| flag_change(&u))
-        });
-        c.bench_function(&format!("engine_delivery/{label}"), |b| {
-            b.iter(|| delivery(&u))
-        });
+    let cases = [("baseline", 0), ("dlog", 1), ("three_drivers", 3)];
+    let users: Vec<_> = cases.iter().map(|(_, n)| user(&pn, *n)).collect();
+    let mut group = c.benchmark_group("engine_flag_change");
+    for ((label, _), u) in cases.iter().zip(&users) {
+        group.bench_function(*label, |b| b.iter(|| flag_change(u)));
     }
+    group.finish();
+    let mut group = c.benchmark_group("engine_delivery");
+    for ((label, _), u) in cases.iter().zip(&users) {
+        group.bench_function(*label, |b| b.iter(|| delivery(u)));
+    }
+    group.finish();
 }
 
 criterion_group!(benches, engine);

@@ -11,11 +11,18 @@ use anyhow::Context;
 
 use crate::run::{cargo, root, step};
 
+/// `args` before a `--` go to `cargo bench` (e.g. `--bench engine`), the rest to criterion
+/// (e.g. a name filter).
 pub(crate) fn run(args: &[String]) -> anyhow::Result<()> {
+    let (cargo_args, criterion_args) = match args.iter().position(|a| a == "--") {
+        Some(i) => (&args[..i], &args[i + 1..]),
+        None => (args, &[][..]),
+    };
     let mut cmd = cargo();
-    cmd.args(["bench", "-p", "pn-benches", "--locked"]);
-    if !args.is_empty() {
-        cmd.arg("--").args(args);
+    cmd.args(["bench", "-p", "pn-benches", "--locked"])
+        .args(cargo_args);
+    if !criterion_args.is_empty() {
+        cmd.arg("--").args(criterion_args);
     }
     step("benchmarks", &mut cmd)?;
     summary(&target_dir().join("criterion"))

@@ -38,6 +38,8 @@ fn main() -> ExitCode {
 fn usage() {
     #[allow(clippy::print_stderr)]
     {
-        eprintln!("usage: cargo xtask <ci | bench [criterion args…] | debian-config>");
+        eprintln!(
+            "usage: cargo xtask <ci | bench [cargo bench args…] [-- criterion args…] | debian-config>"
+        );
     }
 }
