@@ -115,10 +115,20 @@ fn sandbox() -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().expect("tempdir");
     let sb = dir.path();
     let users = sb.join("users");
+    // The invoking user's ids, so pn (which becomes the user) can write the sandbox; none for
+    // root, whom passwd-file refuses (pn then keeps running as the invoking user).
+    let meta = fs::metadata(sb).expect("sandbox metadata");
+    let (uid, gid) = match std::os::unix::fs::MetadataExt::uid(&meta) {
+        0 => (String::new(), String::new()),
+        uid => (
+            uid.to_string(),
+            std::os::unix::fs::MetadataExt::gid(&meta).to_string(),
+        ),
+    };
     let mut passwd = String::new();
     for u in ["alice@example.com", "bob@example.com", "carol@example.com"] {
         passwd.push_str(&format!(
-            "{u}:{{PLAIN}}pass:1000:1000::{}/home/{u}::\n",
+            "{u}:{{PLAIN}}pass:{uid}:{gid}::{}/home/{u}::\n",
             sb.display()
         ));
     }

@@ -290,6 +290,16 @@ pub(crate) fn run(cli: &Cli, args: &MetadataArgs) -> Result<ExitCode, Failure> {
                 continue;
             }
         };
+        // One user: become that user before touching their files, as the mail commands do.
+        // With several users (-A, -F, a pattern) the process keeps its ids (docs/cli.md).
+        if !multi {
+            let switched = crate::privileges::mail_ids(&record, &settings)
+                .and_then(crate::privileges::switch_to);
+            if let Err(e) = switched {
+                outcome.fail(EX_TEMPFAIL, format!("{prefix}Fatal: {e}"));
+                continue;
+            }
+        }
         let store = backend.store_for(&record);
         run_user(&request, user, store, &mut printer, &mut outcome, &prefix);
         write(&mut stdout, &printer.take(false));
