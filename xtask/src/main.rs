@@ -3,9 +3,11 @@
 //! - `ci`: everything CI checks, in order, stopping at the first failure.
 //! - `bench [ARGS…]`: the criterion benchmarks, then a summary with ratios against each
 //!   group's baseline measured in the same run.
+//! - `bench lmtp`: deliveries per second and latency of `pn lmtp` against Dovecot's LMTP.
 //! - `debian-config`: Debian's packaged dovecot.conf tree must pass `pn config check`.
 
 mod bench;
+mod bench_lmtp;
 mod ci;
 mod debian_config;
 mod run;
@@ -16,6 +18,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci::run(),
+        Some("bench") if args.get(1).is_some_and(|a| a == "lmtp") => bench_lmtp::run(),
         Some("bench") => bench::run(&args[1..]),
         Some("debian-config") => debian_config::run(),
         _ => {
@@ -39,7 +42,7 @@ fn usage() {
     #[allow(clippy::print_stderr)]
     {
         eprintln!(
-            "usage: cargo xtask <ci | bench [cargo bench args…] [-- criterion args…] | debian-config>"
+            "usage: cargo xtask <ci | bench [cargo bench args…] [-- criterion args…] | bench lmtp | debian-config>"
         );
     }
 }

@@ -142,7 +142,9 @@ impl<'s> Folder<'s> {
         };
         let perms = self.perms();
         let mut any = created;
-        for sub in ["cur", "new", "tmp"] {
+        // `cur/` last: `exists` tests it, so a concurrent delivery that sees it also finds
+        // `tmp/` and `new/`.
+        for sub in ["tmp", "new", "cur"] {
             any |= fsutil::mkdir(&self.path.join(sub), perms)?;
         }
         if !self.name.is_inbox() {

@@ -63,6 +63,7 @@ use pn_event::{MailFlags, MessageSource};
 
 pub use dotlock::LockSettings;
 pub use error::{ErrorKind, Result, StoreError};
+pub use messages::SPOOLED_SOURCE_LIMIT;
 pub use name::{SEPARATOR, mutf7_decode, mutf7_encode};
 pub use uidlist::{guid_hex, parse_guid};
 
@@ -175,6 +176,19 @@ impl<'a> NewMessage<'a> {
             received: None,
         }
     }
+}
+
+/// A message already in a file, for [`Maildir::deliver_file`].
+#[derive(Debug, Clone, Copy)]
+pub struct FileMessage<'a> {
+    /// The file; its bytes are stored unchanged (LF line endings).
+    pub path: &'a Path,
+    /// Its size in bytes (the file name's `S=`).
+    pub size: u64,
+    /// Its size with CRLF line endings (the file name's `W=`).
+    pub vsize: u64,
+    /// The received date (the file's mtime); the file's own mtime when `None`.
+    pub received: Option<SystemTime>,
 }
 
 /// Delivery (MessageNew) or append (MessageAppend).

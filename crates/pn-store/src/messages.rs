@@ -34,20 +34,33 @@ enum Input<'a> {
         flags: MailFlags,
         keywords: &'a [String],
     },
+    /// A message spooled to a file by the caller (LMTP), hard-linked when possible and
+    /// fsynced; its sizes are known, and at most [`SPOOLED_SOURCE_LIMIT`] bytes of it are
+    /// read for content fields.
+    Spooled(&'a crate::FileMessage<'a>),
 }
+
+/// How much of a spooled message is read for MessageNew content fields (headers and the
+/// snippet): the memory a delivery needs stays bounded whatever the message's size.
+pub const SPOOLED_SOURCE_LIMIT: u64 = 1024 * 1024;
 
 /// Reads a message file only when a driver asks for content fields.
 struct FileSource<'a> {
     path: &'a Path,
     store: &'a Maildir,
     cache: RefCell<Option<Vec<u8>>>,
+    /// Read at most this many bytes (`None`: the whole file).
+    limit: Option<u64>,
 }
 
 impl MessageSource for FileSource<'_> {
     fn fill(&self, wanted: MessageFields, data: &mut MessageData) {
         let mut cache = self.cache.borrow_mut();
         if cache.is_none() {
-            *cache = Some(fs::read(self.path).unwrap_or_default());
+            *cache = Some(match self.limit {
+                None => fs::read(self.path).unwrap_or_default(),
+                Some(limit) => read_prefix(self.path, limit).unwrap_or_default(),
+            });
         }
         if let Some(bytes) = cache.as_deref() {
             self.store.options.sources.source(bytes).fill(wanted, data);
@@ -65,6 +78,28 @@ impl Maildir {
         msg: &NewMessage<'_>,
     ) -> Result<Saved> {
         self.save_messages(push, mailbox, SaveKind::Delivery, std::slice::from_ref(msg))
+    }
+
+    /// Delivers a message the caller spooled to a file (LMTP): MessageNew, like
+    /// [`Maildir::deliver`] without holding the message in memory. The file is hard-linked
+    /// into the mailbox's `tmp/` when it is on the same file system (else copied) and
+    /// fsynced; the caller's file is left in place. Its bytes are stored as they are, so
+    /// they must already use LF line endings.
+    pub fn deliver_file(
+        &self,
+        push: Option<&PushUser>,
+        mailbox: &str,
+        msg: &crate::FileMessage<'_>,
+    ) -> Result<Saved> {
+        let folder = self.existing(mailbox)?;
+        if msg.size == 0 {
+            return Err(StoreError::EmptyMessage);
+        }
+        let inputs = [Input::Spooled(msg)];
+        let mut txn = push.map(|p| p.begin_mail_txn(&folder.name.vname));
+        let result = self.save_inputs(&folder, &inputs, SaveKind::Delivery, txn.as_mut());
+        finish_txn(txn, &result, |s| (s.uid_validity, s.uids.as_slice()));
+        result
     }
 
     /// Appends a message (IMAP APPEND, `doveadm save`): MessageAppend.
@@ -146,6 +181,13 @@ impl Maildir {
                         path,
                         store: self,
                         cache: RefCell::new(None),
+                        limit: None,
+                    }),
+                    Input::Spooled(m) => save(&FileSource {
+                        path: m.path,
+                        store: self,
+                        cache: RefCell::new(None),
+                        limit: Some(SPOOLED_SOURCE_LIMIT),
                     }),
                 }
             }
@@ -224,6 +266,29 @@ impl Maildir {
                         }
                     };
                     (size, vsize, *flags, keywords.to_vec())
+                }
+                Input::Spooled(m) => {
+                    match fs::hard_link(m.path, &tmp) {
+                        Ok(()) => {}
+                        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                        Err(e) if e.kind() == io::ErrorKind::NotFound && !tmp_dir.exists() => {
+                            return Err(StoreError::MailboxNotFound(folder.name.vname.clone()));
+                        }
+                        Err(_) => copy_file(m.path, &tmp, perms)?,
+                    }
+                    // The link shares the caller's inode: make its data durable (a no-op
+                    // for every recipient after the first).
+                    let synced = fs::File::open(&tmp).and_then(|f| {
+                        if let Some(t) = m.received {
+                            f.set_modified(t)?;
+                        }
+                        f.sync_all()
+                    });
+                    if let Err(e) = synced {
+                        let _ = fs::remove_file(&tmp);
+                        return Err(StoreError::io("fsync", &tmp, e));
+                    }
+                    (m.size, m.vsize, MailFlags::empty(), Vec::new())
                 }
             };
             return Ok(Staged {
@@ -439,9 +504,51 @@ pub(crate) fn finish_txn<T>(
 }
 
 fn copy_file(src: &Path, dst: &Path, perms: fsutil::Perms) -> Result<()> {
-    let data = fs::read(src).map_err(|e| StoreError::io("read", src, e))?;
+    // Streamed, so copying a large message needs no memory of its size.
+    let mut from = fs::File::open(src).map_err(|e| StoreError::io("open", src, e))?;
     let mut f = fsutil::create_excl(dst, perms).map_err(|e| StoreError::io("open", dst, e))?;
-    f.write_all(&data)
-        .and_then(|()| f.sync_all())
-        .map_err(|e| StoreError::io("write", dst, e))
+    let copied = io::copy(&mut from, &mut f)
+        .and_then(|_| f.flush())
+        .and_then(|()| f.sync_all());
+    if let Err(e) = copied {
+        let _ = fs::remove_file(dst);
+        return Err(StoreError::io("write", dst, e));
+    }
+    Ok(())
+}
+
+/// The first `limit` bytes of a file.
+fn read_prefix(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut data = Vec::new();
+    fs::File::open(path)?.take(limit).read_to_end(&mut data)?;
+    Ok(data)
+}
+
+#[cfg(test)]
+mod spooled_tests {
+    use super::*;
+    use crate::FileMessage;
+
+    #[test]
+    fn a_spooled_file_is_delivered_by_link_and_left_in_place() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Maildir::open(dir.path().join("Maildir"));
+        let spool = dir.path().join("spooled");
+        let data = b"Subject: big\n\nbody\n";
+        fs::write(&spool, data).expect("write");
+        let msg = FileMessage {
+            path: &spool,
+            size: data.len() as u64,
+            vsize: folder::vsize(data),
+            received: None,
+        };
+        let first = store.deliver_file(None, "INBOX", &msg).expect("first");
+        let second = store.deliver_file(None, "INBOX", &msg).expect("second");
+        assert_eq!((first.uids, second.uids), (vec![1], vec![2]));
+        assert!(spool.exists());
+        assert_eq!(store.read_message("INBOX", 2).expect("read"), data);
+        let info = &store.messages("INBOX").expect("list")[0];
+        assert_eq!((info.size, info.vsize), (Some(19), Some(22)));
+    }
 }

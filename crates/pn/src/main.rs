@@ -60,6 +60,8 @@ pub(crate) enum Command {
     Flags(cmd::flags::FlagsArgs),
     /// Expunge messages, like `doveadm expunge`.
     Expunge(cmd::expunge::ExpungeArgs),
+    /// Serve LMTP (RFC 2033): deliver into the store with push notifications.
+    Lmtp(cmd::lmtp::LmtpArgs),
 }
 
 fn parse_override(s: &str) -> Result<(String, String), String> {
@@ -96,6 +98,7 @@ fn main() -> ExitCode {
         Command::Save(args) => cmd::save::run(&cli, args),
         Command::Flags(args) => cmd::flags::run(&cli, args),
         Command::Expunge(args) => cmd::expunge::run(&cli, args),
+        Command::Lmtp(args) => cmd::lmtp::run(&cli, args),
     };
     match result {
         Ok(code) => code,

@@ -9,11 +9,11 @@ use pn_dispatch::{DispatchConfig, Dispatcher};
 
 use pn_config::{Config, Location, Settings, UserSettings};
 use pn_core::{
-    HostError, MailboxHost, MailboxStatus, MemoryOutbox, PluginEnv, PushNotifications, PushUser,
-    UserInfo,
+    AttributeType, HostError, MailboxHost, MailboxStatus, MemoryOutbox, PluginEnv,
+    PushNotifications, PushUser, UserInfo,
 };
 use pn_event::MessageSource;
-use pn_metadata::{MailLocation, MetadataStore};
+use pn_metadata::{AttrType, MailLocation, MetadataStore, Target};
 use pn_store::{Maildir, StoreOptions};
 use pn_userdb::{UserDb, UserRecord};
 
@@ -82,6 +82,79 @@ impl Session {
         text(&self.settings, key)
     }
 
+    /// The listeners of `service NAME { inet_listener … { address port } unix_listener PATH
+    /// { } }` as `HOST:PORT` / `unix:PATH` (a port of 0 or none disables an inet listener;
+    /// `address` defaults to 127.0.0.1 — pn listens on loopback unless told otherwise).
+    pub(crate) fn service_listeners(&self, service: &str) -> Vec<String> {
+        use std::collections::BTreeMap;
+        let mut inet: BTreeMap<String, (Option<String>, Option<String>)> = BTreeMap::new();
+        let mut unix = Vec::new();
+        for (path, setting) in self.settings.iter() {
+            let [svc, listener] = path.sections.as_slice() else {
+                continue;
+            };
+            if svc.kind != "service" || svc.name.as_deref() != Some(service) {
+                continue;
+            }
+            let name = listener.name.clone().unwrap_or_default();
+            let value = setting.value.to_string();
+            match (listener.kind.as_str(), path.key.as_str()) {
+                ("inet_listener", "address") => inet.entry(name).or_default().0 = Some(value),
+                ("inet_listener", "port") => inet.entry(name).or_default().1 = Some(value),
+                ("unix_listener", _) if !unix.contains(&name) => unix.push(name),
+                _ => {}
+            }
+        }
+        let mut out: Vec<String> = inet
+            .into_values()
+            .filter_map(|(address, port)| {
+                let port = port.filter(|p| p.trim() != "0" && !p.trim().is_empty())?;
+                let address = address
+                    .map(|a| a.split([',', ' ']).next().unwrap_or("").trim().to_owned())
+                    .filter(|a| !a.is_empty() && a != "*")
+                    .unwrap_or_else(|| "127.0.0.1".to_owned());
+                Some(format!("{address}:{}", port.trim()))
+            })
+            .collect();
+        out.extend(unix.into_iter().map(|p| format!("unix:{p}")));
+        out
+    }
+
+    /// `mode` of `service NAME { unix_listener PATH { mode } }` (octal).
+    pub(crate) fn unix_listener_mode(&self, service: &str, path: &std::path::Path) -> Option<u32> {
+        self.settings.iter().find_map(|(p, setting)| {
+            let [svc, listener] = p.sections.as_slice() else {
+                return None;
+            };
+            let name = listener.name.as_deref()?;
+            (svc.kind == "service"
+                && svc.name.as_deref() == Some(service)
+                && listener.kind == "unix_listener"
+                && p.key == "mode"
+                && path.ends_with(name))
+            .then(|| u32::from_str_radix(setting.value.to_string().trim(), 8).ok())
+            .flatten()
+        })
+    }
+
+    /// The session limit of `service NAME { process_limit client_limit }`: their product.
+    pub(crate) fn service_limit(&self, service: &str) -> Option<usize> {
+        let get = |key: &str| {
+            self.settings.iter().find_map(|(p, setting)| {
+                let [svc] = p.sections.as_slice() else {
+                    return None;
+                };
+                (svc.kind == "service" && svc.name.as_deref() == Some(service) && p.key == key)
+                    .then(|| setting.value.to_string().trim().parse::<usize>().ok())
+                    .flatten()
+            })
+        };
+        match (get("process_limit"), get("client_limit")) {
+            (None, None) => None,
+            (p, c) => Some(p.unwrap_or(100).saturating_mul(c.unwrap_or(1))),
+        }
+    }
+
     /// A boolean setting (`yes`/`no`), `false` when unset.
     pub(crate) fn flag(&self, key: &str) -> bool {
         self.setting(key)
@@ -116,6 +189,32 @@ impl Session {
     /// Becomes the user (see [`crate::privileges`]) and opens their Maildir and push user.
     /// Errors are Dovecot's fatal texts with EX_TEMPFAIL.
     pub(crate) fn mail_user(&self, record: UserRecord) -> Result<MailUser, String> {
+        self.open_user(record, None, session_id())
+    }
+
+    /// Like [`Session::mail_user`], for a long-running server: the user's drivers enqueue
+    /// into the server's `outbox`, which the server's dispatcher task drains (dropping the
+    /// user sends nothing), and `session_id` names the delivery.
+    pub(crate) fn shared_mail_user(
+        &self,
+        record: UserRecord,
+        outbox: &Arc<MemoryOutbox>,
+        session_id: String,
+    ) -> Result<MailUser, String> {
+        self.open_user(record, Some(Arc::clone(outbox)), session_id)
+    }
+
+    /// The ids a user's files are accessed with (userdb, else `mail_uid`/`mail_gid`).
+    pub(crate) fn mail_ids(&self, record: &UserRecord) -> Result<privileges::MailIds, String> {
+        privileges::mail_ids(record, &self.settings).map_err(|e| e.to_string())
+    }
+
+    fn open_user(
+        &self,
+        record: UserRecord,
+        shared_outbox: Option<Arc<MemoryOutbox>>,
+        session_id: String,
+    ) -> Result<MailUser, String> {
         let ids = privileges::mail_ids(&record, &self.settings).map_err(|e| e.to_string())?;
         privileges::switch_to(ids).map_err(|e| e.to_string())?;
 
@@ -141,7 +240,8 @@ impl Session {
             store: store.clone(),
             metadata,
         };
-        let outbox = Arc::new(MemoryOutbox::new());
+        let drain_on_drop = shared_outbox.is_none();
+        let outbox = shared_outbox.unwrap_or_else(|| Arc::new(MemoryOutbox::new()));
         let pn = PushNotifications::new(
             crate::drivers::registry(),
             Arc::new(host),
@@ -154,7 +254,7 @@ impl Session {
             uid: ids.uid,
             gid: ids.gid,
             service: self.protocol.to_owned(),
-            session_id: session_id(),
+            session_id,
             raw_autocreated: false,
         };
         let push = pn.user(info, Arc::clone(&env));
@@ -164,6 +264,7 @@ impl Session {
             pn,
             env,
             outbox,
+            drain_on_drop,
             dispatch: DispatchConfig::from_settings(|key| self.setting(key)),
         })
     }
@@ -204,6 +305,8 @@ pub(crate) struct MailUser {
     pn: PushNotifications,
     env: Arc<dyn PluginEnv>,
     outbox: Arc<MemoryOutbox>,
+    /// Whether dropping the user sends what its drivers queued (one-shot commands).
+    drain_on_drop: bool,
     dispatch: DispatchConfig,
 }
 
@@ -211,7 +314,7 @@ pub(crate) struct MailUser {
 /// deinit waits for pending HTTP requests too). The command's exit code never depends on it.
 impl Drop for MailUser {
     fn drop(&mut self) {
-        if self.outbox.is_empty() {
+        if !self.drain_on_drop || self.outbox.is_empty() {
             return;
         }
         match Dispatcher::new(&self.dispatch) {
@@ -276,6 +379,67 @@ impl MailboxHost for StoreHost {
                 .map_err(|e| HostError::new(e.to_string())),
             Err(e) => Err(HostError::new(e.clone())),
         }
+    }
+
+    fn attribute_get_typed(
+        &self,
+        _user: &UserInfo,
+        mailbox: &str,
+        attr_type: AttributeType,
+        key: &str,
+    ) -> Result<Option<Vec<u8>>, HostError> {
+        self.metadata()?
+            .get(target(mailbox), attr(attr_type), key)
+            .map_err(|e| HostError::new(e.to_string()))
+    }
+
+    fn attribute_set(
+        &self,
+        _user: &UserInfo,
+        mailbox: &str,
+        attr_type: AttributeType,
+        key: &str,
+        value: Option<&[u8]>,
+    ) -> Result<(), HostError> {
+        self.metadata()?
+            .set(target(mailbox), attr(attr_type), key, value)
+            .map_err(|e| HostError::new(e.to_string()))
+    }
+
+    fn attribute_list(
+        &self,
+        _user: &UserInfo,
+        mailbox: &str,
+        attr_type: AttributeType,
+        prefix: &str,
+    ) -> Result<Vec<String>, HostError> {
+        self.metadata()?
+            .list(target(mailbox), attr(attr_type), prefix)
+            .map_err(|e| HostError::new(e.to_string()))
+    }
+}
+
+impl StoreHost {
+    fn metadata(&self) -> Result<&MetadataStore, HostError> {
+        self.metadata
+            .as_ref()
+            .map_err(|e| HostError::new(e.clone()))
+    }
+}
+
+/// Mailbox `""` means server metadata, as in IMAP METADATA.
+fn target(mailbox: &str) -> Target<'_> {
+    if mailbox.is_empty() {
+        Target::Server
+    } else {
+        Target::Mailbox(mailbox)
+    }
+}
+
+fn attr(attr_type: AttributeType) -> AttrType {
+    match attr_type {
+        AttributeType::Private => AttrType::Private,
+        AttributeType::Shared => AttrType::Shared,
     }
 }
 

@@ -129,12 +129,12 @@ pub(crate) fn run(cli: &Cli, args: &DeliverArgs) -> Result<ExitCode, Failure> {
             .as_deref()
             .filter(|m| !m.is_empty())
             .unwrap_or("INBOX");
-        deliver(&session, &user, mailbox, body)
+        deliver(&session, &user, mailbox, &Incoming::Bytes(body))
     };
     drop(raw_user);
     drop(user);
     match result {
-        Ok(()) => Ok(ExitCode::SUCCESS),
+        Ok(_) => Ok(ExitCode::SUCCESS),
         Err(e) => {
             let code = match e.kind() {
                 ErrorKind::InvalidInput => EX_DATAERR,
@@ -145,15 +145,32 @@ pub(crate) fn run(cli: &Cli, args: &DeliverArgs) -> Result<ExitCode, Failure> {
     }
 }
 
+/// A message to deliver: in memory, or spooled to a file by `pn lmtp`.
+pub(crate) enum Incoming<'a> {
+    /// The whole message (CRLF or LF).
+    Bytes(&'a [u8]),
+    /// A file with LF line endings, and its first bytes (for the Message-ID).
+    File {
+        /// The file and its sizes.
+        file: pn_store::FileMessage<'a>,
+        /// The start of the message.
+        head: &'a [u8],
+    },
+}
+
 /// Saves to `mailbox`, then INBOX as Dovecot's `mail_do_deliver` does; logs each attempt like
-/// Dovecot's `deliver_log_format` (`msgid=<…>: saved mail to INBOX`).
-fn deliver(
+/// Dovecot's `deliver_log_format` (`msgid=<…>: saved mail to INBOX`). Shared by `pn deliver`
+/// and `pn lmtp`.
+pub(crate) fn deliver(
     session: &Session,
     user: &MailUser,
     mailbox: &str,
-    data: &[u8],
-) -> Result<(), StoreError> {
-    let msgid = message_id(data);
+    data: &Incoming<'_>,
+) -> Result<pn_store::Saved, StoreError> {
+    let msgid = message_id(match data {
+        Incoming::Bytes(b) => b,
+        Incoming::File { head, .. } => head,
+    });
     let mut result = save(session, user, mailbox, data, &msgid);
     if let Err(e) = &result
         && !e.is_temporary()
@@ -169,9 +186,9 @@ fn save(
     session: &Session,
     user: &MailUser,
     mailbox: &str,
-    data: &[u8],
+    data: &Incoming<'_>,
     msgid: &str,
-) -> Result<(), StoreError> {
+) -> Result<pn_store::Saved, StoreError> {
     let open = || -> Result<(), StoreError> {
         if user.store.mailbox_exists(mailbox)? {
             return Ok(());
@@ -193,10 +210,13 @@ fn save(
         tracing::info!("msgid={msgid}: save failed to open mailbox {mailbox}: {e}");
         return Err(e);
     }
-    match user
-        .store
-        .deliver(Some(&user.push), mailbox, &NewMessage::new(data))
-    {
+    let saved = match data {
+        Incoming::Bytes(b) => user
+            .store
+            .deliver(Some(&user.push), mailbox, &NewMessage::new(b)),
+        Incoming::File { file, .. } => user.store.deliver_file(Some(&user.push), mailbox, file),
+    };
+    match saved {
         Ok(saved) => {
             tracing::info!("msgid={msgid}: saved mail to {mailbox}");
             tracing::debug!(
@@ -204,7 +224,7 @@ fn save(
                 saved.uids.first().copied().unwrap_or(0),
                 saved.uid_validity
             );
-            Ok(())
+            Ok(saved)
         }
         Err(e) => {
             tracing::info!("msgid={msgid}: save failed to {mailbox}: {e}");

@@ -1,0 +1,438 @@
+//! `pn lmtp`: an RFC 2033 LMTP server delivering into pn's store, with push notifications
+//! through pn-core (see `docs/lmtp.md`). The protocol is `pn-lmtp`'s; this module is the
+//! backend (userdb, privileges, store, drivers), the listeners and the process around it.
+//!
+//! Privileges: the server runs as the one mail uid of a virtual-user setup. Started as root
+//! it binds its listeners, then becomes `mail_uid`/`mail_gid` before it starts any thread; a
+//! recipient whose userdb uid differs from the server's is refused with `451 4.3.0` and a log
+//! line, never written as another user.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Args;
+use pn_core::MemoryOutbox;
+use pn_dispatch::{DispatchConfig, Dispatcher};
+use pn_lmtp::{Backend, Envelope, Listener, Message, Reply, Server, ServerConfig};
+use pn_userdb::UserRecord;
+
+use crate::Cli;
+use crate::cmd::deliver::{Incoming, deliver};
+use crate::exit::{EX_TEMPFAIL, EX_USAGE, Failure};
+use crate::privileges;
+use crate::session::{LookupError, Session};
+
+/// Arguments of `pn lmtp`.
+#[derive(Debug, Args)]
+pub(crate) struct LmtpArgs {
+    /// Where to listen: `HOST:PORT` or `unix:PATH`. May be repeated. Default: the config's
+    /// `service lmtp { inet_listener … unix_listener … }`, else 127.0.0.1:24.
+    #[arg(long = "listen", value_name = "ADDRESS")]
+    listen: Vec<String>,
+    /// Print each bound address on stdout (one line each, e.g. `127.0.0.1:41234`) once
+    /// listening; useful with port 0.
+    #[arg(long)]
+    print_address: bool,
+}
+
+/// Connections waiting beyond the session limit queue in the kernel (std's default is 128,
+/// too few for a burst from an MTA; Linux caps it at `net.core.somaxconn`).
+const BACKLOG: i32 = 1024;
+
+/// A listener bound before privileges are dropped.
+enum Bound {
+    Tcp(std::net::TcpListener),
+    Unix(std::os::unix::net::UnixListener, PathBuf),
+}
+
+pub(crate) fn run(cli: &Cli, args: &LmtpArgs) -> Result<ExitCode, Failure> {
+    let session = Session::open(cli, "lmtp")?;
+    let addresses = if args.listen.is_empty() {
+        configured_listeners(&session)
+    } else {
+        args.listen.clone()
+    };
+    let mut bound = Vec::new();
+    for a in &addresses {
+        bound.push(bind(a, &session)?);
+    }
+    // Become the mail user before any thread exists (the id calls are per thread).
+    if rustix::process::geteuid().is_root() {
+        let ids = session
+            .mail_ids(&UserRecord::new("lmtp"))
+            .map_err(|e| Failure::new(EX_TEMPFAIL, format!("pn lmtp: Fatal: {e}")))?;
+        if ids.uid.is_none() || ids.gid.is_none() {
+            return Err(Failure::new(
+                EX_USAGE,
+                "pn lmtp: Fatal: started as root without mail_uid and mail_gid: pn lmtp \
+                 never writes mail as root (set them to the virtual mail user's ids)",
+            ));
+        }
+        privileges::switch_to(ids)
+            .map_err(|e| Failure::new(EX_TEMPFAIL, format!("pn lmtp: Fatal: {e}")))?;
+    }
+    let euid = rustix::process::geteuid().as_raw();
+    let config = server_config(&session);
+    let dispatch = DispatchConfig::from_settings(|k| session.setting(k));
+    let dispatcher = Dispatcher::new(&dispatch)
+        .map_err(|e| Failure::new(EX_TEMPFAIL, format!("pn lmtp: Fatal: {e}")))?;
+    let outbox = Arc::new(MemoryOutbox::new());
+    let backend = Arc::new(StoreBackend {
+        detail_mailbox: session.flag("lmtp_save_to_detail_mailbox"),
+        delimiter: session
+            .setting("recipient_delimiter")
+            .unwrap_or_else(|| "+".to_owned()),
+        session,
+        outbox: Arc::clone(&outbox),
+        euid,
+    });
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::new(EX_TEMPFAIL, format!("pn lmtp: Fatal: {e}")))?;
+    runtime
+        .block_on(async move {
+            let mut listeners = Vec::new();
+            let mut shown = Vec::new();
+            for b in bound {
+                match b {
+                    Bound::Tcp(l) => {
+                        shown.push(
+                            l.local_addr()
+                                .map_or_else(|_| "?".into(), |a| a.to_string()),
+                        );
+                        listeners.push(Listener::Tcp(tokio::net::TcpListener::from_std(l)?));
+                    }
+                    Bound::Unix(l, path) => {
+                        shown.push(format!("unix:{}", path.display()));
+                        listeners.push(Listener::Unix(tokio::net::UnixListener::from_std(l)?));
+                    }
+                }
+            }
+            for a in &shown {
+                tracing::info!("pn lmtp listening on {a} (uid {euid})");
+            }
+            if args.print_address {
+                let mut out = std::io::stdout().lock();
+                for a in &shown {
+                    writeln!(out, "{a}")?;
+                }
+                out.flush()?;
+            }
+            let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+            let dispatcher = tokio::spawn(Arc::new(dispatcher).run(Arc::clone(&outbox), async {
+                let _ = stop_rx.await;
+            }));
+            Server::new(config, backend)
+                .serve(listeners, signal())
+                .await;
+            // Every delivery is done: send what is still queued, then exit.
+            let _ = stop_tx.send(());
+            let _ = dispatcher.await;
+            tracing::info!("pn lmtp stopped");
+            Ok::<(), std::io::Error>(())
+        })
+        .map_err(|e| Failure::new(EX_TEMPFAIL, format!("pn lmtp: Fatal: {e}")))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// SIGTERM or SIGINT.
+async fn signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let term = signal(SignalKind::terminate());
+    let int = signal(SignalKind::interrupt());
+    match (term, int) {
+        (Ok(mut t), Ok(mut i)) => {
+            tokio::select! {
+                _ = t.recv() => {}
+                _ = i.recv() => {}
+            }
+        }
+        _ => std::future::pending().await,
+    }
+}
+
+/// `service lmtp { inet_listener NAME { address port } unix_listener PATH { mode } }`.
+fn configured_listeners(session: &Session) -> Vec<String> {
+    let mut out = Vec::new();
+    for l in session.service_listeners("lmtp") {
+        out.push(l);
+    }
+    if out.is_empty() {
+        out.push("127.0.0.1:24".to_owned());
+    }
+    out
+}
+
+fn bind(address: &str, session: &Session) -> Result<Bound, Failure> {
+    let fail = |e: std::io::Error| {
+        Failure::new(
+            EX_TEMPFAIL,
+            format!("pn lmtp: Fatal: listen({address}) failed: {e}"),
+        )
+    };
+    if let Some(path) = address.strip_prefix("unix:") {
+        let mut path = PathBuf::from(path);
+        if path.is_relative() {
+            let base = session
+                .setting("base_dir")
+                .unwrap_or_else(|| "/run/pn".to_owned());
+            path = PathBuf::from(base).join(path);
+        }
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(fail)?;
+        }
+        // A socket left by an earlier run: only remove a socket, never another file.
+        if let Ok(meta) = std::fs::symlink_metadata(&path)
+            && std::os::unix::fs::FileTypeExt::is_socket(&meta.file_type())
+        {
+            let _ = std::fs::remove_file(&path);
+        }
+        let l = std::os::unix::net::UnixListener::bind(&path).map_err(fail)?;
+        rustix::net::listen(&l, BACKLOG).map_err(|e| fail(e.into()))?;
+        l.set_nonblocking(true).map_err(fail)?;
+        let mode = session.unix_listener_mode("lmtp", &path).unwrap_or(0o666);
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(mode))
+            .map_err(fail)?;
+        return Ok(Bound::Unix(l, path));
+    }
+    let l = std::net::TcpListener::bind(address).map_err(fail)?;
+    rustix::net::listen(&l, BACKLOG).map_err(|e| fail(e.into()))?;
+    l.set_nonblocking(true).map_err(fail)?;
+    Ok(Bound::Tcp(l))
+}
+
+fn server_config(session: &Session) -> ServerConfig {
+    let d = ServerConfig::default();
+    let hostname = session.setting("hostname").unwrap_or_else(|| {
+        rustix::system::uname()
+            .nodename()
+            .to_string_lossy()
+            .into_owned()
+    });
+    let duration = |key: &str, default: Duration| {
+        session
+            .setting(key)
+            .and_then(|v| parse_duration(&v))
+            .unwrap_or(default)
+    };
+    let session_limit = session
+        .setting("pn_lmtp_session_limit")
+        .and_then(|v| v.trim().parse().ok())
+        .or_else(|| session.service_limit("lmtp"))
+        .unwrap_or(100);
+    ServerConfig {
+        hostname,
+        greeting: session
+            .setting("login_greeting")
+            .unwrap_or_else(|| "pn ready.".to_owned()),
+        max_message_size: session
+            .setting("lmtp_max_mail_size")
+            .and_then(|v| parse_size(&v))
+            .unwrap_or(0),
+        idle_timeout: duration("pn_lmtp_idle_timeout", d.idle_timeout),
+        command_timeout: duration("pn_lmtp_command_timeout", d.command_timeout),
+        session_limit,
+        max_recipients: session
+            .setting("lmtp_max_recipients")
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0),
+        spool_dir: session
+            .setting("mail_temp_dir")
+            .map_or(d.spool_dir, PathBuf::from),
+    }
+}
+
+/// Dovecot's time intervals: `30 secs`, `5 mins`, `500ms`, a bare number of seconds.
+fn parse_duration(v: &str) -> Option<Duration> {
+    let v = v.trim();
+    let split = v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len());
+    let n: u64 = v[..split].parse().ok()?;
+    let unit = v[split..].trim().to_ascii_lowercase();
+    let ms = match unit.as_str() {
+        "" | "s" | "sec" | "secs" | "second" | "seconds" => n * 1000,
+        "ms" | "msec" | "msecs" | "millisecond" | "milliseconds" => n,
+        "m" | "min" | "mins" | "minute" | "minutes" => n * 60_000,
+        "h" | "hour" | "hours" => n * 3_600_000,
+        _ => return None,
+    };
+    Some(Duration::from_millis(ms))
+}
+
+/// Dovecot's sizes: `10M`, `512 k`, `1G`, bytes.
+fn parse_size(v: &str) -> Option<u64> {
+    let v = v.trim();
+    let split = v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len());
+    let n: u64 = v[..split].parse().ok()?;
+    let mult = match v[split..].trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" => 1 << 10,
+        "m" | "mb" => 1 << 20,
+        "g" | "gb" => 1 << 30,
+        _ => return None,
+    };
+    n.checked_mul(mult)
+}
+
+/// The store behind the server.
+struct StoreBackend {
+    session: Session,
+    outbox: Arc<MemoryOutbox>,
+    euid: u32,
+    detail_mailbox: bool,
+    delimiter: String,
+}
+
+/// An accepted recipient.
+struct Recipient {
+    address: String,
+    record: UserRecord,
+    detail: Option<String>,
+}
+
+impl StoreBackend {
+    /// `local+detail@domain` → (`local@domain`, `detail`), with any character of
+    /// `recipient_delimiter` as the separator.
+    fn split_detail(&self, address: &str) -> (String, Option<String>) {
+        let (local, domain) = match address.rsplit_once('@') {
+            Some((l, d)) => (l, Some(d)),
+            None => (address, None),
+        };
+        let at = if self.delimiter.is_empty() {
+            None
+        } else {
+            local.find(|c| self.delimiter.contains(c))
+        };
+        let (base, detail) = match at {
+            Some(i) => (&local[..i], Some(local[i + 1..].to_owned())),
+            None => (local, None),
+        };
+        let username = match domain {
+            Some(d) => format!("{base}@{d}"),
+            None => base.to_owned(),
+        };
+        (username, detail.filter(|d| !d.is_empty()))
+    }
+}
+
+impl Backend for StoreBackend {
+    type Recipient = Recipient;
+
+    fn recipient(&self, address: &str) -> Result<Recipient, Reply> {
+        let (username, detail) = self.split_detail(address);
+        let tempfail = || {
+            Reply::new(
+                451,
+                "4.3.0",
+                format!("<{address}> Temporary internal error"),
+            )
+        };
+        let record = match self.session.lookup(&username) {
+            Ok(r) => r,
+            Err(LookupError::Unknown | LookupError::Invalid(_)) => {
+                return Err(Reply::new(
+                    550,
+                    "5.1.1",
+                    format!("<{address}> User doesn't exist: {username}"),
+                ));
+            }
+            Err(LookupError::Failed(why)) => {
+                tracing::error!("lmtp({username}): User lookup failed: {why}");
+                return Err(tempfail());
+            }
+        };
+        match self.session.mail_ids(&record) {
+            Err(e) => {
+                tracing::error!("lmtp({username}): {e}");
+                return Err(tempfail());
+            }
+            Ok(ids) => {
+                if let Some(uid) = ids.uid
+                    && uid != self.euid
+                {
+                    tracing::error!(
+                        "lmtp({username}): refusing delivery: the user's uid {uid} differs \
+                         from the server's uid {} (pn lmtp delivers as one mail uid; see \
+                         docs/lmtp.md)",
+                        self.euid
+                    );
+                    return Err(tempfail());
+                }
+            }
+        }
+        Ok(Recipient {
+            address: address.to_owned(),
+            record,
+            detail,
+        })
+    }
+
+    fn deliver(&self, envelope: &Envelope, rcpt: &Recipient, message: &Message) -> Reply {
+        let address = &rcpt.address;
+        let username = rcpt.record.username.clone();
+        let span = tracing::info_span!("lmtp", user = %username, session = %envelope.id);
+        let _entered = span.enter();
+        let user = match self.session.shared_mail_user(
+            rcpt.record.clone(),
+            &self.outbox,
+            envelope.id.clone(),
+        ) {
+            Ok(u) => u,
+            Err(e) => {
+                tracing::error!("lmtp({username}): {e}");
+                return Reply::new(
+                    451,
+                    "4.3.0",
+                    format!("<{address}> Temporary internal error"),
+                );
+            }
+        };
+        let raw_user = user.raw_user();
+        let mailbox = match (&rcpt.detail, self.detail_mailbox) {
+            (Some(d), true) => d.as_str(),
+            _ => "INBOX",
+        };
+        let incoming = match message {
+            Message::Memory(d) => Incoming::Bytes(d),
+            Message::File {
+                file,
+                size,
+                vsize,
+                head,
+            } => Incoming::File {
+                file: pn_store::FileMessage {
+                    path: file.path(),
+                    size: *size,
+                    vsize: *vsize,
+                    received: None,
+                },
+                head,
+            },
+        };
+        let result = deliver(&self.session, &user, mailbox, &incoming);
+        drop(raw_user);
+        drop(user);
+        match result {
+            Ok(_) => Reply::new(250, "2.0.0", format!("<{address}> {} Saved", envelope.id)),
+            Err(e) if e.is_temporary() => Reply::new(451, "4.2.0", format!("<{address}> {e}")),
+            Err(e) => Reply::new(552, "5.2.0", format!("<{address}> {e}")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dovecot_intervals_and_sizes_parse() {
+        assert_eq!(parse_duration("5 mins"), Some(Duration::from_secs(300)));
+        assert_eq!(parse_duration("300ms"), Some(Duration::from_millis(300)));
+        assert_eq!(parse_duration("2"), Some(Duration::from_secs(2)));
+        assert_eq!(parse_size("10M"), Some(10 << 20));
+        assert_eq!(parse_size("x"), None);
+    }
+}

@@ -1,0 +1,426 @@
+//! The same messages delivered over LMTP to Dovecot 2.3 (Debian's `dovecot-lmtpd`) and to
+//! `pn lmtp`, both with the ox driver pointing at one test receiver: the request bodies must
+//! be identical (the UIDVALIDITY aside, which each store picks itself).
+//!
+//! Dovecot is started by the test (`dovecot -F -c <generated conf>`, LMTP on a free loopback
+//! port, base and state directories in a temporary directory), mail user `nobody`; pn runs
+//! with `mail_uid`/`mail_gid` = nobody. The messages are `tests/data/ox/*.eml` (from the
+//! project's golden vectors) plus one large enough to be spooled to a file. Skipped with a
+//! notice when Dovecot's LMTP is not installed or the test is not root.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stderr,
+    missing_docs
+)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+const DOVECOT: &str = "/usr/sbin/dovecot";
+const DOVEADM: &str = "/usr/bin/doveadm";
+const LMTP: &str = "/usr/lib/dovecot/lmtp";
+const ALICE: &str = "alice@example.com";
+const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/ox");
+const CLIENT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/lmtp/client.py");
+const KEY: &str = "/private/vendor/vendor.dovecot/http-notify";
+
+/// Records request bodies; answers 200.
+fn receiver() -> (u16, mpsc::Receiver<String>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { return };
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut writer = stream;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let mut length = 0;
+                    loop {
+                        let mut h = String::new();
+                        reader.read_line(&mut h).unwrap();
+                        let h = h.trim_end();
+                        if h.is_empty() {
+                            break;
+                        }
+                        if let Some(v) = h.strip_prefix("Content-Length: ") {
+                            length = v.parse().unwrap();
+                        }
+                    }
+                    let mut body = vec![0; length];
+                    reader.read_exact(&mut body).unwrap();
+                    let _ = writer.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+                    if tx
+                        .send(String::from_utf8_lossy(&body).into_owned())
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (port, rx)
+}
+
+fn id(flag: &str) -> u32 {
+    let out = Command::new("id").args([flag, "nobody"]).output().unwrap();
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A base directory with a passwd-file for alice (nobody) and her home.
+fn setup(base: &Path) -> PathBuf {
+    let (uid, gid) = (id("-u"), id("-g"));
+    let home = base.join("home").join(ALICE);
+    std::fs::create_dir_all(&home).unwrap();
+    std::os::unix::fs::chown(&home, Some(uid), Some(gid)).unwrap();
+    for p in [base, &base.join("home")] {
+        std::fs::set_permissions(p, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    }
+    let users = base.join("users");
+    std::fs::write(
+        &users,
+        format!("{ALICE}:{{PLAIN}}x:{uid}:{gid}::{}::\n", home.display()),
+    )
+    .unwrap();
+    users
+}
+
+fn common(users: &Path, http: u16) -> String {
+    format!(
+        "mail_location = maildir:~/Maildir\n\
+         mail_attribute_dict = file:%h/dovecot-attributes\nimap_metadata = yes\n\
+         hostname = lmtp.example.com\nrecipient_delimiter = +\n\
+         lmtp_save_to_detail_mailbox = yes\nlda_mailbox_autocreate = yes\n\
+         userdb {{\n  driver = passwd-file\n  args = username_format=%u {u}\n}}\n\
+         protocol lmtp {{\n  mail_plugins = $mail_plugins notify push_notification\n}}\n\
+         plugin {{\n  push_notification_driver = ox:url=http://127.0.0.1:{http}/preliminary/http-notify/v1/notify\n}}\n",
+        u = users.display()
+    )
+}
+
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+struct DovecotLmtp {
+    conf: PathBuf,
+    port: u16,
+    _child: Proc,
+}
+
+impl Drop for DovecotLmtp {
+    fn drop(&mut self) {
+        let _ = Command::new(DOVEADM)
+            .arg("-c")
+            .arg(&self.conf)
+            .arg("stop")
+            .status();
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+fn start_dovecot(base: &Path, http: u16) -> DovecotLmtp {
+    let users = setup(base);
+    for d in ["run", "state"] {
+        std::fs::create_dir_all(base.join(d)).unwrap();
+    }
+    let port = free_port();
+    let b = base.display();
+    let conf = base.join("dovecot.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "base_dir = {b}/run\nstate_dir = {b}/state\ninstance_name = pn-lmtp-{port}\n\
+             log_path = {b}/dovecot.log\nlisten = 127.0.0.1\nprotocols = lmtp\nssl = no\n\
+             default_login_user = dovenull\ndefault_internal_user = dovecot\n\
+             passdb {{\n  driver = passwd-file\n  args = scheme=PLAIN username_format=%u {u}\n}}\n\
+             namespace inbox {{\n  inbox = yes\n  separator = /\n}}\n\
+             service lmtp {{\n  inet_listener lmtp {{\n    address = 127.0.0.1\n    port = {port}\n  }}\n}}\n{c}",
+            u = users.display(),
+            c = common(&users, http)
+        ),
+    )
+    .unwrap();
+    let child = Command::new(DOVECOT)
+        .arg("-F")
+        .arg("-c")
+        .arg(&conf)
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let dovecot = DovecotLmtp {
+        conf,
+        port,
+        _child: Proc(child),
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "Dovecot did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // doveadm asks the running Dovecot's auth for the user.
+    let doveadm = Command::new(DOVEADM)
+        .arg("-c")
+        .arg(&dovecot.conf)
+        .args([
+            "mailbox",
+            "metadata",
+            "set",
+            "-u",
+            ALICE,
+            "-s",
+            "",
+            KEY,
+            "user=11@3",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        doveadm.status.success(),
+        "{}",
+        String::from_utf8_lossy(&doveadm.stderr)
+    );
+    dovecot
+}
+
+fn start_pn(base: &Path, http: u16) -> (Proc, String) {
+    let users = setup(base);
+    let conf = base.join("pn.conf");
+    let (uid, gid) = (id("-u"), id("-g"));
+    std::fs::write(
+        &conf,
+        format!(
+            "mail_uid = {uid}\nmail_gid = {gid}\n{}",
+            common(&users, http)
+        ),
+    )
+    .unwrap();
+    let pn = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_pn"))
+            .arg("-c")
+            .arg(&conf)
+            .args(args)
+            .env_remove("PN_CONFIG")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    // `pn mailbox metadata` runs as the invoker: hand the file to the mail user after.
+    pn(&[
+        "mailbox",
+        "metadata",
+        "set",
+        "-u",
+        ALICE,
+        "-s",
+        "",
+        KEY,
+        "user=11@3",
+    ]);
+    let chown = Command::new("chown")
+        .args(["-R", &format!("{uid}:{gid}")])
+        .arg(base.join("home"))
+        .status()
+        .unwrap();
+    assert!(chown.success());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pn"))
+        .arg("-c")
+        .arg(&conf)
+        .args(["lmtp", "--listen", "127.0.0.1:0", "--print-address"])
+        .env_remove("PN_CONFIG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    (Proc(child), line.trim().to_owned())
+}
+
+/// The messages: the ox golden inputs and a 300 KB one that is spooled to a file.
+fn messages(dir: &Path) -> Vec<(PathBuf, String)> {
+    let mut out: Vec<(PathBuf, String)> = Vec::new();
+    let mut names: Vec<_> = std::fs::read_dir(DATA)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "eml"))
+        .collect();
+    names.sort();
+    for p in names {
+        // 14 goes to the Work folder through +detail.
+        let rcpt = if p.to_string_lossy().contains("14-to-work") {
+            "alice+Work@example.com"
+        } else {
+            ALICE
+        };
+        out.push((p, rcpt.to_owned()));
+    }
+    let mut big =
+        b"From: Big <big@example.org>\nSubject: large\n\nFirst line of a large one.\n".to_vec();
+    while big.len() < 300_000 {
+        big.extend_from_slice(
+            b"0123456789 abcdefghijklmnopqrstuvwxyz 0123456789 abcdefghijklmnopqrstuvwxyz\n",
+        );
+    }
+    let p = dir.join("big.eml");
+    std::fs::write(&p, big).unwrap();
+    out.push((p, ALICE.to_owned()));
+    out
+}
+
+/// Delivers every message with smtplib and returns the request bodies in order.
+fn deliver_all(
+    address: &str,
+    msgs: &[(PathBuf, String)],
+    rx: &mpsc::Receiver<String>,
+) -> Vec<String> {
+    let mut bodies = Vec::new();
+    for (path, rcpt) in msgs {
+        let out = Command::new("python3")
+            .arg(CLIENT)
+            .args(["multi", address])
+            .arg(path)
+            .arg(rcpt)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success() && text.contains("Saved"),
+            "{}: {text}",
+            path.display()
+        );
+        // Each delivery's push (if any) arrives before the next one is sent.
+        match rx.recv_timeout(Duration::from_secs(3)) {
+            Ok(b) => bodies.push(normalise(&b)),
+            Err(_) => bodies.push("-".to_owned()),
+        }
+    }
+    bodies
+}
+
+/// The RCPT reply for an unknown user.
+fn unknown_rcpt(address: &str, msg: &Path) -> String {
+    let out = Command::new("python3")
+        .arg(CLIENT)
+        .args(["multi", address])
+        .arg(msg)
+        .arg("nobody@example.com")
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    v["rcpt"][0].as_str().unwrap().to_owned()
+}
+
+/// The UIDVALIDITY replaced by a placeholder.
+fn normalise(body: &str) -> String {
+    let key = "\"imap-uidvalidity\":";
+    match body.find(key) {
+        Some(i) => {
+            let rest = &body[i + key.len()..];
+            let end = rest
+                .find(|c: char| !c.is_ascii_digit())
+                .unwrap_or(rest.len());
+            format!("{}{key}{{UIDVALIDITY}}{}", &body[..i], &rest[end..])
+        }
+        None => body.to_owned(),
+    }
+}
+
+#[test]
+fn dovecot_and_pn_lmtp_push_identical_ox_bodies() {
+    if !Path::new(LMTP).exists() {
+        eprintln!("NOTICE: {LMTP} not found (dovecot-lmtpd), skipping the LMTP comparison");
+        return;
+    }
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("NOTICE: not root, skipping the LMTP comparison (Dovecot needs root)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let msgs = messages(dir.path());
+    let (http, rx) = receiver();
+
+    let dovecot_base = dir.path().join("dovecot");
+    std::fs::create_dir_all(&dovecot_base).unwrap();
+    let dovecot = start_dovecot(&dovecot_base, http);
+    let dovecot_address = format!("127.0.0.1:{}", dovecot.port);
+    let from_dovecot = deliver_all(&dovecot_address, &msgs, &rx);
+    let dovecot_unknown = unknown_rcpt(&dovecot_address, &msgs[0].0);
+    drop(dovecot);
+
+    let pn_base = dir.path().join("pn");
+    std::fs::create_dir_all(&pn_base).unwrap();
+    let (_pn, address) = start_pn(&pn_base, http);
+    let from_pn = deliver_all(&address, &msgs, &rx);
+    assert_eq!(unknown_rcpt(&address, &msgs[0].0), dovecot_unknown);
+
+    assert!(
+        from_dovecot.iter().filter(|b| *b != "-").count() >= 15,
+        "{from_dovecot:#?}"
+    );
+    for ((path, _), (d, p)) in msgs.iter().zip(from_dovecot.iter().zip(&from_pn)) {
+        assert_eq!(
+            p,
+            d,
+            "{}: pn's ox body differs from Dovecot's",
+            path.display()
+        );
+    }
+    // The stored messages are the same bytes too, apart from the headers Dovecot's LMTP
+    // adds (Return-Path, Delivered-To, Received).
+    let file = |base: &Path| {
+        let new = base.join("home").join(ALICE).join("Maildir/new");
+        // The largest: the spooled one.
+        let largest = std::fs::read_dir(new)
+            .unwrap()
+            .flatten()
+            .max_by_key(|e| e.metadata().unwrap().len())
+            .unwrap();
+        std::fs::read(largest.path()).unwrap()
+    };
+    let (d, p) = (file(&dovecot_base), file(&pn_base));
+    assert!(
+        d.ends_with(&p),
+        "{}\n---\n{}",
+        String::from_utf8_lossy(&d),
+        String::from_utf8_lossy(&p)
+    );
+}

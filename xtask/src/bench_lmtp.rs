@@ -1,0 +1,545 @@
+//! `cargo xtask bench lmtp`: deliveries per second and push latency of `pn lmtp` against
+//! Dovecot 2.3's LMTP (Debian's `dovecot-lmtpd`), in the same run, on the same machine.
+//!
+//! Both servers get the same setup: a passwd-file userdb with one user per client (all the
+//! mail user `nobody`), `mail_location = maildir:~/Maildir`, the ox driver enabled per user
+//! through METADATA and pointing at one local HTTP receiver. Durability: pn fsyncs every
+//! message, its directories and the uidlist before the 250 (always). Dovecot is measured
+//! twice: with `mail_fsync = always` (the same durability: the ratio the target is about)
+//! and with its default `mail_fsync = optimized` (fsyncs the message, not the uidlist or
+//! directories).
+//!
+//! Each client keeps one LMTP connection and delivers messages back to back (MAIL, RCPT, DATA
+//! pipelined, then the body). Measured, for 1 and 16 concurrent clients:
+//! - deliveries per second: successful DATA replies over the run's wall time;
+//! - latency from the end of DATA (the client wrote `.`) to the push arriving at the receiver
+//!   (matched by the message's unique Subject), p50 and p99.
+//!
+//! Dovecot needs root; without root or without `/usr/lib/dovecot/lmtp` only pn is measured
+//! and a notice says so. `PN_BENCH_SECONDS` sets each run's length (default 5).
+
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+
+const DOVECOT: &str = "/usr/sbin/dovecot";
+const DOVEADM: &str = "/usr/bin/doveadm";
+const DOVECOT_LMTP: &str = "/usr/lib/dovecot/lmtp";
+const KEY: &str = "/private/vendor/vendor.dovecot/http-notify";
+const CLIENTS: [usize; 2] = [1, 16];
+const USERS: usize = 16;
+
+/// Arrival times of pushes, by subject.
+type Arrivals = Arc<Mutex<HashMap<String, Instant>>>;
+
+/// One run's figures.
+struct Figures {
+    per_second: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    deliveries: usize,
+    pushes: usize,
+}
+
+pub(crate) fn run() -> anyhow::Result<()> {
+    let root = std::env::var_os("PN_BENCH_ROOT").map_or_else(
+        || {
+            let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+            manifest.parent().map(PathBuf::from).unwrap_or(manifest)
+        },
+        PathBuf::from,
+    );
+    let seconds: u64 = std::env::var("PN_BENCH_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5);
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = Command::new(cargo)
+        .current_dir(&root)
+        .args(["build", "--release", "-p", "pn"])
+        .status()
+        .context("cargo build")?;
+    if !status.success() {
+        bail!("building pn failed");
+    }
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+    let pn = target.join("release/pn");
+
+    let root_user = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout.starts_with(b"0\n"))
+        .unwrap_or(false);
+    let with_dovecot = root_user && Path::new(DOVECOT_LMTP).exists();
+    if !with_dovecot {
+        eprintln!(
+            "NOTICE: Dovecot's LMTP not measured ({}): pn only",
+            if root_user {
+                "dovecot-lmtpd is not installed"
+            } else {
+                "not root"
+            }
+        );
+    }
+    let base = std::env::temp_dir().join(format!("pn-bench-lmtp-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&base);
+    std::fs::create_dir_all(&base)?;
+    let result = measure(&pn, &base, seconds, with_dovecot, root_user);
+    let _ = std::fs::remove_dir_all(&base);
+    result
+}
+
+fn measure(
+    pn: &Path,
+    base: &Path,
+    seconds: u64,
+    with_dovecot: bool,
+    root_user: bool,
+) -> anyhow::Result<()> {
+    let arrivals: Arrivals = Arc::default();
+    let http = receiver(Arc::clone(&arrivals))?;
+    let mut results: Vec<(String, usize, Figures)> = Vec::new();
+
+    let pn_dir = base.join("pn");
+    let (child, address) = start_pn(pn, &pn_dir, http, root_user)?;
+    let pn_server = Server(child, None);
+    for clients in CLIENTS {
+        let f = load(&address, clients, seconds, &arrivals, "pn")?;
+        results.push(("pn".into(), clients, f));
+    }
+    drop(pn_server);
+
+    if with_dovecot {
+        for (name, fsync) in [("dovecot", "always"), ("dovecot-optimized", "optimized")] {
+            let dir = base.join(name);
+            let (child, conf, address) = start_dovecot(&dir, http, fsync)?;
+            let server = Server(child, Some(conf));
+            for clients in CLIENTS {
+                let f = load(&address, clients, seconds, &arrivals, name)?;
+                results.push((name.into(), clients, f));
+            }
+            drop(server);
+        }
+    }
+
+    println!("\nLMTP delivery with ox push ({seconds} s per run)");
+    println!(
+        "pn: fsyncs message, directories and uidlist; dovecot: mail_fsync = always (the same \
+         durability); dovecot-optimized: Dovecot's default"
+    );
+    println!(
+        "{:<18} {:>7} {:>12} {:>9} {:>9} {:>10} {:>7}",
+        "server", "clients", "deliveries/s", "p50 ms", "p99 ms", "deliveries", "pushes"
+    );
+    for (name, clients, f) in &results {
+        println!(
+            "{name:<18} {clients:>7} {:>12.1} {:>9.2} {:>9.2} {:>10} {:>7}",
+            f.per_second, f.p50_ms, f.p99_ms, f.deliveries, f.pushes
+        );
+    }
+    for clients in CLIENTS {
+        let find = |n: &str| {
+            results
+                .iter()
+                .find(|(name, c, _)| name == n && *c == clients)
+                .map(|(_, _, f)| f)
+        };
+        for other in ["dovecot", "dovecot-optimized"] {
+            if let (Some(p), Some(d)) = (find("pn"), find(other)) {
+                println!(
+                    "ratio pn/{other}, {clients} client(s): deliveries/s {:.2}x, \
+                     p50 latency {:.2}x, p99 latency {:.2}x",
+                    p.per_second / d.per_second.max(f64::MIN_POSITIVE),
+                    p.p50_ms / d.p50_ms.max(f64::MIN_POSITIVE),
+                    p.p99_ms / d.p99_ms.max(f64::MIN_POSITIVE)
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A server process, stopped on drop (Dovecot through `doveadm stop`).
+struct Server(Child, Option<PathBuf>);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(conf) = &self.1 {
+            let _ = Command::new(DOVEADM)
+                .arg("-c")
+                .arg(conf)
+                .arg("stop")
+                .status();
+            for _ in 0..100 {
+                if let Ok(Some(_)) = self.0.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// An HTTP receiver recording when each push (by subject) arrived.
+fn receiver(arrivals: Arrivals) -> anyhow::Result<u16> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let port = listener.local_addr()?.port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let arrivals = Arc::clone(&arrivals);
+            std::thread::spawn(move || {
+                let _ = serve_http(stream, &arrivals);
+            });
+        }
+    });
+    Ok(port)
+}
+
+fn serve_http(stream: TcpStream, arrivals: &Arrivals) -> std::io::Result<()> {
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut writer = stream;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line)? == 0 {
+            return Ok(());
+        }
+        let mut length = 0;
+        loop {
+            let mut h = String::new();
+            reader.read_line(&mut h)?;
+            let h = h.trim_end();
+            if h.is_empty() {
+                break;
+            }
+            if let Some(v) = h.strip_prefix("Content-Length: ") {
+                length = v.parse().unwrap_or(0);
+            }
+        }
+        let mut body = vec![0; length];
+        reader.read_exact(&mut body)?;
+        let now = Instant::now();
+        writer.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")?;
+        if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&body)
+            && let Some(s) = v["subject"].as_str()
+        {
+            arrivals
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(s.to_owned(), now);
+        }
+    }
+}
+
+fn id(flag: &str) -> anyhow::Result<u32> {
+    let out = Command::new("id").args([flag, "nobody"]).output()?;
+    Ok(String::from_utf8(out.stdout)?.trim().parse()?)
+}
+
+fn user(i: usize) -> String {
+    format!("user{i}@example.com")
+}
+
+/// Users `user0…` with homes under `dir/home`, owned by nobody when root.
+fn setup(dir: &Path, root_user: bool) -> anyhow::Result<(PathBuf, Option<(u32, u32)>)> {
+    let ids = if root_user {
+        Some((id("-u")?, id("-g")?))
+    } else {
+        None
+    };
+    std::fs::create_dir_all(dir.join("home"))?;
+    for p in [dir, &dir.join("home")] {
+        std::fs::set_permissions(p, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
+    }
+    let mut passwd = String::new();
+    for i in 0..USERS {
+        let home = dir.join("home").join(user(i));
+        std::fs::create_dir_all(&home)?;
+        let (uid, gid) = match ids {
+            Some((u, g)) => {
+                std::os::unix::fs::chown(&home, Some(u), Some(g))?;
+                (u.to_string(), g.to_string())
+            }
+            None => (String::new(), String::new()),
+        };
+        passwd.push_str(&format!(
+            "{}:{{PLAIN}}x:{uid}:{gid}::{}::\n",
+            user(i),
+            home.display()
+        ));
+    }
+    let users = dir.join("users");
+    std::fs::write(&users, passwd)?;
+    Ok((users, ids))
+}
+
+fn common(users: &Path, http: u16) -> String {
+    format!(
+        "mail_location = maildir:~/Maildir\n\
+         mail_attribute_dict = file:%h/dovecot-attributes\nimap_metadata = yes\n\
+         hostname = bench.example.com\nfirst_valid_uid = 0\n\
+         userdb {{\n  driver = passwd-file\n  args = username_format=%u {u}\n}}\n\
+         protocol lmtp {{\n  mail_plugins = $mail_plugins notify push_notification\n}}\n\
+         plugin {{\n  push_notification_driver = ox:url=http://127.0.0.1:{http}/preliminary/http-notify/v1/notify\n}}\n",
+        u = users.display()
+    )
+}
+
+fn start_pn(pn: &Path, dir: &Path, http: u16, root_user: bool) -> anyhow::Result<(Child, String)> {
+    let (users, ids) = setup(dir, root_user)?;
+    let conf = dir.join("pn.conf");
+    let mut text = common(&users, http);
+    if let Some((u, g)) = ids {
+        text = format!("mail_uid = {u}\nmail_gid = {g}\n{text}");
+    }
+    std::fs::write(&conf, text)?;
+    for i in 0..USERS {
+        let out = Command::new(pn)
+            .arg("-c")
+            .arg(&conf)
+            .args(["mailbox", "metadata", "set", "-u", &user(i), "-s", "", KEY])
+            .arg("user=11@3")
+            .output()?;
+        if !out.status.success() {
+            bail!(
+                "pn mailbox metadata: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+    if let Some((u, g)) = ids {
+        let ok = Command::new("chown")
+            .args(["-R", &format!("{u}:{g}")])
+            .arg(dir.join("home"))
+            .status()?
+            .success();
+        if !ok {
+            bail!("chown failed");
+        }
+    }
+    let log = std::fs::File::create(dir.join("pn.log"))?;
+    let mut child = Command::new(pn)
+        .arg("-c")
+        .arg(&conf)
+        .args(["lmtp", "--listen", "127.0.0.1:0", "--print-address"])
+        .env_remove("PN_CONFIG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(log)
+        .spawn()?;
+    let mut line = String::new();
+    let stdout = child.stdout.take().context("no stdout")?;
+    BufReader::new(stdout).read_line(&mut line)?;
+    if line.trim().is_empty() {
+        let _ = child.kill();
+        bail!(
+            "pn lmtp did not start; see {}",
+            dir.join("pn.log").display()
+        );
+    }
+    Ok((child, line.trim().to_owned()))
+}
+
+fn start_dovecot(
+    dir: &Path,
+    http: u16,
+    mail_fsync: &str,
+) -> anyhow::Result<(Child, PathBuf, String)> {
+    let (users, _) = setup(dir, true)?;
+    for d in ["run", "state"] {
+        std::fs::create_dir_all(dir.join(d))?;
+    }
+    let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let b = dir.display();
+    let conf = dir.join("dovecot.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "base_dir = {b}/run\nstate_dir = {b}/state\ninstance_name = pn-bench-{port}\n\
+             log_path = {b}/dovecot.log\nlisten = 127.0.0.1\nprotocols = lmtp\nssl = no\n\
+             default_login_user = dovenull\ndefault_internal_user = dovecot\n\
+             mail_fsync = {mail_fsync}\n\
+             passdb {{\n  driver = passwd-file\n  args = scheme=PLAIN username_format=%u {u}\n}}\n\
+             namespace inbox {{\n  inbox = yes\n  separator = /\n}}\n\
+             service lmtp {{\n  inet_listener lmtp {{\n    address = 127.0.0.1\n    port = {port}\n  }}\n}}\n{c}",
+            u = users.display(),
+            c = common(&users, http)
+        ),
+    )?;
+    let child = Command::new(DOVECOT)
+        .arg("-F")
+        .arg("-c")
+        .arg(&conf)
+        .stdin(Stdio::null())
+        .spawn()?;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if Instant::now() > deadline {
+            bail!("Dovecot did not start; see {}/dovecot.log", b);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    for i in 0..USERS {
+        let out = Command::new(DOVEADM)
+            .arg("-c")
+            .arg(&conf)
+            .args(["mailbox", "metadata", "set", "-u", &user(i), "-s", "", KEY])
+            .arg("user=11@3")
+            .output()?;
+        if !out.status.success() {
+            bail!("doveadm: {}", String::from_utf8_lossy(&out.stderr));
+        }
+    }
+    Ok((child, conf, format!("127.0.0.1:{port}")))
+}
+
+/// `clients` connections delivering for `seconds`.
+fn load(
+    address: &str,
+    clients: usize,
+    seconds: u64,
+    arrivals: &Arrivals,
+    label: &str,
+) -> anyhow::Result<Figures> {
+    // Warm up: one delivery per client's user, not counted.
+    for c in 0..clients {
+        let mut s = Session::connect(address)?;
+        s.deliver(&user(c % USERS), &format!("warmup-{label}-{c}"))?;
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let start = Instant::now();
+    let until = start + Duration::from_secs(seconds);
+    let mut handles = Vec::new();
+    for c in 0..clients {
+        let address = address.to_owned();
+        let label = label.to_owned();
+        handles.push(std::thread::spawn(
+            move || -> anyhow::Result<Vec<(String, Instant)>> {
+                let mut s = Session::connect(&address)?;
+                let mut sent = Vec::new();
+                let mut n = 0;
+                while Instant::now() < until {
+                    let subject = format!("bench-{label}-{clients}-{c}-{n}");
+                    let end = s.deliver(&user(c % USERS), &subject)?;
+                    sent.push((subject, end));
+                    n += 1;
+                }
+                Ok(sent)
+            },
+        ));
+    }
+    let mut sent = Vec::new();
+    for h in handles {
+        match h.join() {
+            Ok(r) => sent.extend(r?),
+            Err(_) => bail!("a client thread panicked"),
+        }
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    // Let the last pushes arrive.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let got = {
+            let a = arrivals.lock().unwrap_or_else(|p| p.into_inner());
+            sent.iter().filter(|(s, _)| a.contains_key(s)).count()
+        };
+        if got == sent.len() || Instant::now() > deadline {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let a = arrivals.lock().unwrap_or_else(|p| p.into_inner());
+    let mut latencies: Vec<f64> = sent
+        .iter()
+        .filter_map(|(s, end)| {
+            a.get(s)
+                .map(|t| t.saturating_duration_since(*end).as_secs_f64() * 1000.0)
+        })
+        .collect();
+    latencies.sort_by(f64::total_cmp);
+    let pct = |p: f64| {
+        if latencies.is_empty() {
+            f64::NAN
+        } else {
+            let i = ((latencies.len() as f64 - 1.0) * p).round() as usize;
+            latencies[i.min(latencies.len() - 1)]
+        }
+    };
+    Ok(Figures {
+        per_second: sent.len() as f64 / elapsed,
+        p50_ms: pct(0.50),
+        p99_ms: pct(0.99),
+        deliveries: sent.len(),
+        pushes: latencies.len(),
+    })
+}
+
+/// A raw LMTP client connection.
+struct Session {
+    reader: BufReader<TcpStream>,
+    writer: TcpStream,
+}
+
+impl Session {
+    fn connect(address: &str) -> anyhow::Result<Session> {
+        let stream = TcpStream::connect(address)?;
+        stream.set_nodelay(true)?;
+        stream.set_read_timeout(Some(Duration::from_secs(60)))?;
+        let mut s = Session {
+            reader: BufReader::new(stream.try_clone()?),
+            writer: stream,
+        };
+        s.reply()?;
+        s.writer.write_all(b"LHLO bench.client\r\n")?;
+        s.reply()?;
+        Ok(s)
+    }
+
+    /// The last line of one reply.
+    fn reply(&mut self) -> anyhow::Result<String> {
+        loop {
+            let mut line = String::new();
+            if self.reader.read_line(&mut line)? == 0 {
+                bail!("connection closed");
+            }
+            if line.as_bytes().get(3) != Some(&b'-') {
+                return Ok(line.trim_end().to_owned());
+            }
+        }
+    }
+
+    /// Delivers one message; returns when DATA's end was written.
+    fn deliver(&mut self, rcpt: &str, subject: &str) -> anyhow::Result<Instant> {
+        let envelope = format!("MAIL FROM:<bench@example.org>\r\nRCPT TO:<{rcpt}>\r\nDATA\r\n");
+        self.writer.write_all(envelope.as_bytes())?;
+        for _ in 0..3 {
+            let r = self.reply()?;
+            if !(r.starts_with('2') || r.starts_with('3')) {
+                bail!("{rcpt}: {r}");
+            }
+        }
+        let body = format!(
+            "From: Bench <bench@example.org>\r\nTo: <{rcpt}>\r\nSubject: {subject}\r\n\
+             Message-ID: <{subject}@example.org>\r\n\r\n\
+             A short benchmark message, the size of a typical notification-worthy mail.\r\n\
+             Second line of the body.\r\n.\r\n"
+        );
+        self.writer.write_all(body.as_bytes())?;
+        let end = Instant::now();
+        let r = self.reply()?;
+        if !r.starts_with("250") {
+            bail!("{rcpt}: {r}");
+        }
+        Ok(end)
+    }
+}
