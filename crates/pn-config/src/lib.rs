@@ -23,6 +23,7 @@ mod mask;
 mod model;
 mod plugin;
 mod print;
+pub mod tabescape;
 pub mod time;
 pub mod vars;
 

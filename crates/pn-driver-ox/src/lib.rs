@@ -36,7 +36,7 @@ pub use config::{
     DEFAULT_CACHE_LIFETIME_SECS, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT_MSECS,
     LIB_HTTP_DEFAULT_TIMEOUT_MSECS, OxConfig,
 };
-pub use metadata::{METADATA_KEY, tab_unescape, user_from_value};
+pub use metadata::{METADATA_KEY, user_from_value};
 
 /// The name the driver is registered under.
 pub const NAME: &str = "ox";

@@ -38,12 +38,8 @@ impl MetadataCache {
 /// (`t_strsplit_tabescaped`), fields without `=` ignored, and the last `user=` (case-sensitive
 /// key) wins. `None` when there is none.
 pub fn user_from_value(value: &[u8]) -> Option<Vec<u8>> {
-    if value.is_empty() {
-        return None;
-    }
     let mut user = None;
-    for field in value.split(|&b| b == b'\t') {
-        let field = tab_unescape(field);
+    for field in pn_config::tabescape::split_tab_escaped(value) {
         if let Some(eq) = field.iter().position(|&b| b == b'=')
             && &field[..eq] == b"user"
         {
@@ -51,29 +47,6 @@ pub fn user_from_value(value: &[u8]) -> Option<Vec<u8>> {
         }
     }
     user
-}
-
-/// Dovecot's `str_tabunescape`: `\x01` followed by `0`, `1`, `t`, `r`, `n` gives NUL, `\x01`,
-/// TAB, CR, LF; followed by anything else, that character.
-pub fn tab_unescape(field: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(field.len());
-    let mut bytes = field.iter();
-    while let Some(&b) = bytes.next() {
-        if b != 0x01 {
-            out.push(b);
-            continue;
-        }
-        match bytes.next() {
-            Some(b'0') => out.push(0),
-            Some(b'1') => out.push(0x01),
-            Some(b't') => out.push(b'\t'),
-            Some(b'r') => out.push(b'\r'),
-            Some(b'n') => out.push(b'\n'),
-            Some(&other) => out.push(other),
-            None => {}
-        }
-    }
-    out
 }
 
 #[cfg(test)]

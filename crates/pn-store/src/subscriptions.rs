@@ -77,38 +77,11 @@ impl Subscriptions {
 }
 
 fn tab_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '\x01' => out.push_str("\x011"),
-            '\t' => out.push_str("\x01t"),
-            '\r' => out.push_str("\x01r"),
-            '\n' => out.push_str("\x01n"),
-            c => out.push(c),
-        }
-    }
-    out
+    String::from_utf8_lossy(&pn_config::tabescape::tab_escape(s.as_bytes())).into_owned()
 }
 
 fn tab_unescape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut chars = s.chars();
-    while let Some(c) = chars.next() {
-        if c != '\x01' {
-            out.push(c);
-            continue;
-        }
-        match chars.next() {
-            Some('1') => out.push('\x01'),
-            Some('t') => out.push('\t'),
-            Some('r') => out.push('\r'),
-            Some('n') => out.push('\n'),
-            Some('0') => out.push('\0'),
-            Some(other) => out.push(other),
-            None => {}
-        }
-    }
-    out
+    String::from_utf8_lossy(&pn_config::tabescape::tab_unescape(s.as_bytes())).into_owned()
 }
 
 #[cfg(test)]
