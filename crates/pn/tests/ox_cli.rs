@@ -205,6 +205,28 @@ fn a_failing_endpoint_never_fails_the_delivery_and_the_secret_stays_out_of_the_l
         !log.contains("login:pass"),
         "the URL's password is never logged: {log}"
     );
+
+    // Not even with every debug line on.
+    let path = format!("{DATA}/01-plain-ascii.eml");
+    let out = sb.pn(
+        &["--log", "trace", "deliver", "-d", ALICE, "-p", &path],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(requests.recv_timeout(Duration::from_secs(10)).is_ok());
+    let log = stderr(&out);
+    assert!(
+        log.contains("Sending notification"),
+        "debug lines are on: {log}"
+    );
+    assert!(
+        !log.contains("pass@"),
+        "the URL's password is never logged: {log}"
+    );
+    assert!(
+        !log.contains("bG9naW46cGFzcw"),
+        "nor the Authorization header: {log}"
+    );
 }
 
 #[test]
