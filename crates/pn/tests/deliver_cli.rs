@@ -293,3 +293,33 @@ fn as_root_the_delivery_runs_as_the_users_uid_and_gid() {
     let dir = std::fs::metadata(sb.maildir(ALICE)).unwrap();
     assert_eq!((dir.uid(), dir.mode() & 0o777), (uid, 0o700));
 }
+
+#[test]
+fn json_log_format_gives_one_json_object_per_line() {
+    let data = tempfile::tempdir().unwrap();
+    let out = run_pn(
+        &["--log-format", "json", "deliver", "-d", ALICE, "-p", HELLO],
+        None,
+        &[("PN_DATA_DIR", data.path())],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stderr).into_owned();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let dlog: Vec<&str> = lines
+        .iter()
+        .filter(|v| v["target"] == "pn_driver_dlog")
+        .filter_map(|v| v["fields"]["message"].as_str())
+        .collect();
+    assert!(
+        dlog.contains(&"Called begin_txn push_notification plugin hook."),
+        "{text}"
+    );
+    assert!(
+        dlog.iter()
+            .any(|m| m.starts_with("Message data: Mailbox [INBOX], UID [1]")),
+        "{text}"
+    );
+}
