@@ -114,6 +114,10 @@ pub(crate) struct Locked<'f, 's> {
     pub(crate) keywords: Keywords,
     lock: Option<Dotlock>,
     pub(crate) dirty: bool,
+    /// While the file on disk holds exactly the first N records of `view.uidlist` (and
+    /// nothing else has changed), new records can be appended to it as Dovecot does, instead
+    /// of rewriting the file.
+    on_disk: Option<usize>,
 }
 
 impl<'s> Folder<'s> {
@@ -171,12 +175,18 @@ impl<'s> Folder<'s> {
             .unwrap_or_default())
     }
 
-    fn read_uidlist(&self) -> Result<Option<Uidlist>> {
+    /// The uidlist and whether its last line was complete; `None` when there is no file.
+    fn read_uidlist(&self) -> Result<Option<(Uidlist, bool)>> {
         let path = self.uidlist_path();
-        match fsutil::read_opt(&path)? {
-            Some(text) => Uidlist::parse(&text, &path).map(Some),
-            None => Ok(None),
-        }
+        let Some(text) = fsutil::read_opt(&path)? else {
+            return Ok(None);
+        };
+        let complete = text.is_empty() || text.ends_with('\n');
+        let whole_lines = match text.rfind('\n') {
+            Some(end) if !complete => &text[..=end],
+            _ => text.as_str(),
+        };
+        Uidlist::parse(whole_lines, &path).map(|list| Some((list, complete)))
     }
 
     /// Lists `new/` and `cur/` by file-name base. A file seen in both (moved while we were
@@ -209,7 +219,7 @@ impl<'s> Folder<'s> {
     /// Reads the folder without locking. When files without UIDs are found (or no uidlist
     /// exists yet), a locked sync assigns them first, as Dovecot's status does.
     pub(crate) fn view(&self) -> Result<View> {
-        if let Some(uidlist) = self.read_uidlist()? {
+        if let Some((uidlist, _)) = self.read_uidlist()? {
             let view = View {
                 uidlist,
                 files: self.scan()?,
@@ -237,7 +247,9 @@ impl<'s> Folder<'s> {
             &self.store.hostname,
         )?;
         let (uidlist, mut dirty) = match self.read_uidlist()? {
-            Some(list) => (list, false),
+            // A last line without its newline is an append cut short by a crash: the file
+            // is rewritten without it (its message gets a UID again below).
+            Some((list, complete)) => (list, !complete),
             None => {
                 let v = uidvalidity::next(&self.store.root, Perms::of_dir(&self.store.root))?;
                 (Uidlist::new(v, fsutil::random_guid()?), true)
@@ -266,12 +278,14 @@ impl<'s> Folder<'s> {
         }
         let keywords = self.read_keywords()?;
         self.clean_tmp();
+        let on_disk = (!dirty).then_some(uidlist.records.len());
         Ok(Locked {
             folder: self,
             view: View { uidlist, files },
             keywords,
             lock: Some(lock),
             dirty,
+            on_disk,
         })
     }
 
@@ -304,6 +318,26 @@ impl<'s> Folder<'s> {
 impl Locked<'_, '_> {
     /// Writes the uidlist if it changed (`dovecot-uidlist.tmp` renamed over it, as Dovecot's
     /// `maildir_uidlist_recreate`). The lock stays held.
+    /// Makes the records assigned since the lock was taken durable: appended to the file
+    /// (one write and an fsync) when it is otherwise unchanged, else a full rewrite.
+    pub(crate) fn append_uidlist(&mut self) -> Result<()> {
+        let records = self.view.uidlist.records.len();
+        match self.on_disk {
+            Some(n) if !self.dirty && n <= records => {
+                let mut lines = String::new();
+                self.view.uidlist.records_text(n, &mut lines);
+                let path = self.folder.uidlist_path();
+                fsutil::append_file(&path, lines.as_bytes())?;
+                self.on_disk = Some(records);
+                Ok(())
+            }
+            _ => {
+                self.dirty = true;
+                self.write_uidlist()
+            }
+        }
+    }
+
     pub(crate) fn write_uidlist(&mut self) -> Result<()> {
         if !self.dirty {
             return Ok(());
@@ -317,6 +351,7 @@ impl Locked<'_, '_> {
             self.folder.perms(),
         )?;
         self.dirty = false;
+        self.on_disk = Some(self.view.uidlist.records.len());
         Ok(())
     }
 

@@ -121,6 +121,16 @@ pub(crate) fn replace_file(path: &Path, tmp: &Path, content: &[u8], perms: Perms
     Ok(())
 }
 
+/// Appends `content` to an existing file and makes it durable (data and size).
+pub(crate) fn append_file(path: &Path, content: &[u8]) -> Result<()> {
+    let append = || -> io::Result<()> {
+        let mut f = OpenOptions::new().append(true).open(path)?;
+        f.write_all(content)?;
+        f.sync_data()
+    };
+    append().map_err(|e| StoreError::io("append", path, e))
+}
+
 /// The file's text, `None` when it does not exist.
 pub(crate) fn read_opt(path: &Path) -> Result<Option<String>> {
     match fs::read(path) {

@@ -341,8 +341,7 @@ impl Maildir {
             uids.push(locked.view.uidlist.assign(base));
             locked.view.files.insert(base.clone(), loc.clone());
         }
-        locked.dirty = true;
-        if let Err(e) = locked.write_uidlist() {
+        if let Err(e) = locked.append_uidlist() {
             undo(&placed);
             return Err(e);
         }

@@ -162,7 +162,13 @@ impl Uidlist {
             out.push_str(h);
         }
         out.push('\n');
-        for r in &self.records {
+        self.records_text(0, &mut out);
+        out
+    }
+
+    /// The record lines from the `from`-th record on, as Dovecot appends them to the file.
+    pub(crate) fn records_text(&self, from: usize, out: &mut String) {
+        for r in self.records.iter().skip(from) {
             let _ = write!(out, "{}", r.uid);
             for e in &r.extensions {
                 out.push(' ');
@@ -172,7 +178,6 @@ impl Uidlist {
             out.push_str(&r.base);
             out.push('\n');
         }
-        out
     }
 
     /// The record of a UID.

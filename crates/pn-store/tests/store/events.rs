@@ -285,16 +285,20 @@ fn a_failed_uidlist_write_rolls_back_and_stores_nothing() {
     h.store
         .deliver(None, "INBOX", &NewMessage::new(&m))
         .unwrap();
-    // The uidlist can't be written: its temp file's name is taken by a directory.
+    // The uidlist can't be used: its name is taken by a directory (the real file is set
+    // aside and put back afterwards).
     let root = h.store.root().to_owned();
-    std::fs::create_dir(root.join("dovecot-uidlist.tmp")).unwrap();
+    let (uidlist, aside) = (root.join("dovecot-uidlist"), root.join("uidlist.aside"));
+    std::fs::rename(&uidlist, &aside).unwrap();
+    std::fs::create_dir(&uidlist).unwrap();
     let err = h
         .store
         .deliver(Some(&h.user), "INBOX", &NewMessage::new(&m))
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Temporary, "{err}");
     assert_eq!(h.take(), [Seen::End(false)]);
-    std::fs::remove_dir(root.join("dovecot-uidlist.tmp")).unwrap();
+    std::fs::remove_dir(&uidlist).unwrap();
+    std::fs::rename(&aside, &uidlist).unwrap();
     assert_eq!(h.store.status("INBOX").unwrap().messages, 1);
     assert_eq!(std::fs::read_dir(root.join("tmp")).unwrap().count(), 0);
     assert!(!root.join("dovecot-uidlist.lock").exists());
@@ -393,4 +397,53 @@ fn status_counts_unseen_and_recent() {
         header.contains(&format!(" G{}", pn_store::guid_hex(&guid))),
         "{header}"
     );
+}
+
+#[test]
+fn deliveries_append_to_the_uidlist_like_dovecot() {
+    use std::os::unix::fs::MetadataExt;
+    let h = Harness::new();
+    let uidlist = h.store.root().join("dovecot-uidlist");
+    h.store
+        .deliver(None, "INBOX", &NewMessage::new(&message(1)))
+        .unwrap();
+    let inode = std::fs::metadata(&uidlist).unwrap().ino();
+    let saved = h
+        .store
+        .deliver(None, "INBOX", &NewMessage::new(&message(2)))
+        .unwrap();
+    assert_eq!(saved.uids, [2]);
+    assert_eq!(
+        std::fs::metadata(&uidlist).unwrap().ino(),
+        inode,
+        "the second delivery appended to the same file"
+    );
+    let text = std::fs::read_to_string(&uidlist).unwrap();
+    assert_eq!(text.lines().count(), 3, "{text}");
+    assert!(text.lines().nth(2).unwrap().starts_with("2 :"), "{text}");
+}
+
+#[test]
+fn an_append_cut_short_by_a_crash_is_repaired() {
+    let h = Harness::new();
+    let uidlist = h.store.root().join("dovecot-uidlist");
+    h.store
+        .deliver(None, "INBOX", &NewMessage::new(&message(1)))
+        .unwrap();
+    // A crash in the middle of an append leaves a last line without its newline.
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&uidlist)
+        .unwrap();
+    std::io::Write::write_all(&mut f, b"2 :1700000000.M1P1.cut").unwrap();
+    drop(f);
+    let saved = h
+        .store
+        .deliver(None, "INBOX", &NewMessage::new(&message(2)))
+        .unwrap();
+    assert_eq!(saved.uids, [2]);
+    let text = std::fs::read_to_string(&uidlist).unwrap();
+    assert!(text.ends_with('\n'), "{text}");
+    assert!(!text.contains(".cut"), "the partial line is gone: {text}");
+    assert_eq!(h.store.status("INBOX").unwrap().messages, 2);
 }
