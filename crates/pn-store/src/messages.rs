@@ -158,10 +158,9 @@ impl Maildir {
                 }
             }
         }
-        if let Err(e) = fsutil::fsync_dir(&folder.path.join("tmp")) {
-            cleanup(&staged);
-            return Err(e);
-        }
+        // No fsync of tmp/: the files' data is synced, and the rename into new/ or cur/ is
+        // made durable by that directory's fsync; a crash before it leaves an uncommitted
+        // file that nobody was told about.
         self.hook(SaveStep::TmpWritten);
         // Report the saves (Dovecot's mail_save after save_finish).
         if let Some(txn) = txn {
