@@ -33,24 +33,11 @@ pub struct HttpRequest {
     pub timeout_msecs: u64,
 }
 
-/// Hides the userinfo part of a URL so it can be logged.
-fn redact_url(url: &str) -> String {
-    let Some(scheme_end) = url.find("://") else {
-        return url.to_owned();
-    };
-    let rest = &url[scheme_end + 3..];
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    match rest[..authority_end].rfind('@') {
-        Some(at) => format!("{}://***@{}", &url[..scheme_end], &rest[at + 1..]),
-        None => url.to_owned(),
-    }
-}
-
 impl fmt::Debug for HttpRequest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("HttpRequest")
             .field("method", &self.method)
-            .field("url", &redact_url(&self.url))
+            .field("url", &pn_config::mask_url_secrets(&self.url))
             .field(
                 "headers",
                 &self.headers.iter().map(|(k, _)| k).collect::<Vec<_>>(),
@@ -239,8 +226,6 @@ mod tests {
     fn debug_never_shows_url_secrets() {
         let shown = format!("{:?}", item(1));
         assert!(!shown.contains("secret"), "{shown}");
-        assert!(shown.contains("http://***@127.0.0.1/x"), "{shown}");
-        assert_eq!(redact_url("https://h/p@x"), "https://h/p@x");
-        assert_eq!(redact_url("not a url"), "not a url");
+        assert!(shown.contains("http://login:***@127.0.0.1/x"), "{shown}");
     }
 }
