@@ -2,6 +2,7 @@
 //! the drivers only after the storage commit succeeded.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 
 use pn_event::{EventData, MailFlags, MessageSource, MessageTxnData};
 use tracing::debug;
@@ -31,7 +32,7 @@ pub struct Commit<'a> {
     pub saved_uids: &'a [u32],
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum MsgKey {
     Uid(u32),
     Saved(u32),
@@ -48,7 +49,10 @@ pub struct MailTxn<'u> {
     user: &'u PushUser,
     mailbox: String,
     begun: Option<Begun>,
+    /// In the order first touched, with an index so a transaction over many messages (a
+    /// `STORE 1:*`) stays linear.
     messages: Vec<MsgRecord>,
+    index: HashMap<MsgKey, usize>,
     save_count: u32,
     finished: bool,
 }
@@ -60,6 +64,7 @@ impl<'u> MailTxn<'u> {
             mailbox: mailbox.to_owned(),
             begun: None,
             messages: Vec::new(),
+            index: HashMap::new(),
             save_count: 0,
             finished: false,
         }
@@ -82,16 +87,14 @@ impl<'u> MailTxn<'u> {
         if self.begun.is_none() {
             self.begun = Some(self.user.begin(&self.mailbox, TxnKind::Mail));
         }
-        let idx = match self.messages.iter().position(|m| m.key == key) {
-            Some(i) => i,
-            None => {
-                self.messages.push(MsgRecord {
-                    key,
-                    events: Vec::new(),
-                });
-                self.messages.len() - 1
-            }
-        };
+        let messages = &mut self.messages;
+        let idx = *self.index.entry(key).or_insert_with(|| {
+            messages.push(MsgRecord {
+                key,
+                events: Vec::new(),
+            });
+            messages.len() - 1
+        });
         let events = self
             .begun
             .as_ref()
