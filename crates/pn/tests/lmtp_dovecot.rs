@@ -15,7 +15,9 @@
     missing_docs
 )]
 
-use std::io::{BufRead, BufReader, Read, Write};
+mod util;
+
+use std::io::{BufRead, BufReader};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -29,51 +31,6 @@ const ALICE: &str = "alice@example.com";
 const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/ox");
 const CLIENT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/lmtp/client.py");
 const KEY: &str = "/private/vendor/vendor.dovecot/http-notify";
-
-/// Records request bodies; answers 200.
-fn receiver() -> (u16, mpsc::Receiver<String>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(stream) = stream else { return };
-            let tx = tx.clone();
-            std::thread::spawn(move || {
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
-                let mut writer = stream;
-                loop {
-                    let mut line = String::new();
-                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                        return;
-                    }
-                    let mut length = 0;
-                    loop {
-                        let mut h = String::new();
-                        reader.read_line(&mut h).unwrap();
-                        let h = h.trim_end();
-                        if h.is_empty() {
-                            break;
-                        }
-                        if let Some(v) = h.strip_prefix("Content-Length: ") {
-                            length = v.parse().unwrap();
-                        }
-                    }
-                    let mut body = vec![0; length];
-                    reader.read_exact(&mut body).unwrap();
-                    let _ = writer.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
-                    if tx
-                        .send(String::from_utf8_lossy(&body).into_owned())
-                        .is_err()
-                    {
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    (port, rx)
-}
 
 fn id(flag: &str) -> u32 {
     let out = Command::new("id").args([flag, "nobody"]).output().unwrap();
@@ -310,7 +267,7 @@ fn messages(dir: &Path) -> Vec<(PathBuf, String)> {
 fn deliver_all(
     address: &str,
     msgs: &[(PathBuf, String)],
-    rx: &mpsc::Receiver<String>,
+    rx: &mpsc::Receiver<util::Request>,
 ) -> Vec<String> {
     let mut bodies = Vec::new();
     for (path, rcpt) in msgs {
@@ -329,7 +286,7 @@ fn deliver_all(
         );
         // Each delivery's push (if any) arrives before the next one is sent.
         match rx.recv_timeout(Duration::from_secs(3)) {
-            Ok(b) => bodies.push(normalise(&b)),
+            Ok(r) => bodies.push(normalise(&String::from_utf8_lossy(&r.body))),
             Err(_) => bodies.push("-".to_owned()),
         }
     }
@@ -376,7 +333,7 @@ fn dovecot_and_pn_lmtp_push_identical_ox_bodies() {
     }
     let dir = tempfile::tempdir().unwrap();
     let msgs = messages(dir.path());
-    let (http, rx) = receiver();
+    let (http, rx) = util::http_receiver("200 OK");
 
     let dovecot_base = dir.path().join("dovecot");
     std::fs::create_dir_all(&dovecot_base).unwrap();

@@ -6,76 +6,12 @@
 
 mod util;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
-use std::sync::mpsc;
 use std::time::Duration;
 
-use util::{Sandbox, dlog, message_data, stderr};
+use util::{Sandbox, dlog, http_receiver as receiver, message_data, stderr};
 
 const ALICE: &str = "alice@example.com";
 const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/ox");
-
-/// One request as it arrived: request line, headers in wire order, body.
-#[derive(Debug)]
-struct Request {
-    line: String,
-    headers: Vec<String>,
-    body: Vec<u8>,
-}
-
-/// A minimal HTTP/1.1 receiver: answers every request with `status` and records it.
-fn receiver(status: &'static str) -> (u16, mpsc::Receiver<Request>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(stream) = stream else { return };
-            let tx = tx.clone();
-            std::thread::spawn(move || {
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
-                let mut writer = stream;
-                loop {
-                    let mut line = String::new();
-                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                        return;
-                    }
-                    let mut headers = Vec::new();
-                    let mut length = 0;
-                    loop {
-                        let mut h = String::new();
-                        reader.read_line(&mut h).unwrap();
-                        let h = h.trim_end_matches(['\r', '\n']).to_owned();
-                        if h.is_empty() {
-                            break;
-                        }
-                        if let Some(v) = h.strip_prefix("Content-Length: ") {
-                            length = v.parse().unwrap();
-                        }
-                        headers.push(h);
-                    }
-                    let mut body = vec![0; length];
-                    reader.read_exact(&mut body).unwrap();
-                    let reply = format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\n\r\n");
-                    writer.write_all(reply.as_bytes()).unwrap();
-                    let line = line.trim_end().to_owned();
-                    if tx
-                        .send(Request {
-                            line,
-                            headers,
-                            body,
-                        })
-                        .is_err()
-                    {
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    (port, rx)
-}
 
 fn sandbox(port: u16, args: &str) -> Sandbox {
     Sandbox::with(&format!(

@@ -4,10 +4,12 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::Write;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::sync::mpsc;
 
 /// The users of every sandbox.
 pub(crate) const USERS: [&str; 2] = ["alice@example.com", "bob@example.com"];
@@ -197,3 +199,65 @@ pub(crate) fn message_data(lines: &[String], mailbox: &str) -> Vec<(u32, u32)> {
 pub(crate) const INIT: &str = "Called init push_notification plugin hook.";
 pub(crate) const DEINIT: &str = "Called deinit push_notification plugin hook.";
 pub(crate) const CLEANUP: &str = "Called cleanup push_notification plugin hook.";
+
+/// One request as it arrived: request line, headers in wire order, body.
+#[derive(Debug)]
+pub(crate) struct Request {
+    pub(crate) line: String,
+    pub(crate) headers: Vec<String>,
+    pub(crate) body: Vec<u8>,
+}
+
+/// A minimal HTTP/1.1 receiver on 127.0.0.1: answers every request with `status` and records
+/// it (keep-alive connections included).
+pub(crate) fn http_receiver(status: &'static str) -> (u16, mpsc::Receiver<Request>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { return };
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut writer = stream;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let mut headers = Vec::new();
+                    let mut length = 0;
+                    loop {
+                        let mut h = String::new();
+                        reader.read_line(&mut h).unwrap();
+                        let h = h.trim_end_matches(['\r', '\n']).to_owned();
+                        if h.is_empty() {
+                            break;
+                        }
+                        if let Some(v) = h.strip_prefix("Content-Length: ") {
+                            length = v.parse().unwrap();
+                        }
+                        headers.push(h);
+                    }
+                    let mut body = vec![0; length];
+                    reader.read_exact(&mut body).unwrap();
+                    let reply = format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\n\r\n");
+                    writer.write_all(reply.as_bytes()).unwrap();
+                    let line = line.trim_end().to_owned();
+                    if tx
+                        .send(Request {
+                            line,
+                            headers,
+                            body,
+                        })
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (port, rx)
+}
