@@ -821,3 +821,32 @@ fn a_driver_only_sees_events_it_subscribed_to() {
         ]
     );
 }
+
+#[test]
+fn a_transaction_over_many_messages_keeps_one_record_per_message_in_first_touched_order() {
+    let h = harness();
+    let user = h.user(ONE);
+    let mut t = user.begin_mail_txn("INBOX");
+    let uids: Vec<u32> = (1..=40).rev().collect();
+    for &uid in &uids {
+        t.update_flags(uid, MailFlags::empty(), MailFlags::SEEN);
+    }
+    for &uid in &uids {
+        t.expunge(uid);
+    }
+    t.commit(&commit(&[]));
+    let seen = h.seen();
+    assert_eq!(seen.iter().map(|(_, m)| m.uid).collect::<Vec<_>>(), uids);
+    for (_, msg) in &seen {
+        let names: Vec<EventName> = msg.events.iter().map(EventData::name).collect();
+        assert_eq!(
+            names,
+            [
+                EventName::FlagsClear,
+                EventName::FlagsSet,
+                EventName::MessageRead,
+                EventName::MessageExpunge
+            ]
+        );
+    }
+}

@@ -32,6 +32,9 @@ pub struct Commit<'a> {
     pub saved_uids: &'a [u32],
 }
 
+/// Up to this many messages a transaction finds records by scanning.
+const SCAN_LIMIT: usize = 16;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum MsgKey {
     Uid(u32),
@@ -49,8 +52,8 @@ pub struct MailTxn<'u> {
     user: &'u PushUser,
     mailbox: String,
     begun: Option<Begun>,
-    /// In the order first touched, with an index so a transaction over many messages (a
-    /// `STORE 1:*`) stays linear.
+    /// In the order first touched; `index` (built past [`SCAN_LIMIT`]) keeps a transaction
+    /// over many messages (a `STORE 1:*`) linear.
     messages: Vec<MsgRecord>,
     index: HashMap<MsgKey, usize>,
     save_count: u32,
@@ -87,20 +90,43 @@ impl<'u> MailTxn<'u> {
         if self.begun.is_none() {
             self.begun = Some(self.user.begin(&self.mailbox, TxnKind::Mail));
         }
-        let messages = &mut self.messages;
-        let idx = *self.index.entry(key).or_insert_with(|| {
-            messages.push(MsgRecord {
-                key,
-                events: Vec::new(),
-            });
-            messages.len() - 1
-        });
+        let idx = match self.find(key) {
+            Some(i) => i,
+            None => {
+                self.messages.push(MsgRecord {
+                    key,
+                    events: Vec::new(),
+                });
+                let i = self.messages.len() - 1;
+                if !self.index.is_empty() {
+                    self.index.insert(key, i);
+                }
+                i
+            }
+        };
         let events = self
             .begun
             .as_ref()
             .map(|b| b.events.as_slice())
             .unwrap_or(&[]);
         (events, &mut self.messages[idx].events)
+    }
+
+    /// The record of `key`. Most transactions touch one message, where a scan is cheapest;
+    /// the index is built once a transaction holds more than [`SCAN_LIMIT`] messages.
+    fn find(&mut self, key: MsgKey) -> Option<usize> {
+        if self.messages.len() <= SCAN_LIMIT {
+            return self.messages.iter().position(|m| m.key == key);
+        }
+        if self.index.is_empty() {
+            self.index = self
+                .messages
+                .iter()
+                .enumerate()
+                .map(|(i, m)| (m.key, i))
+                .collect();
+        }
+        self.index.get(&key).copied()
     }
 
     /// A message was saved (delivered, appended or copied into this mailbox).
