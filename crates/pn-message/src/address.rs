@@ -1,12 +1,25 @@
 //! The first address of a From/To header, as Dovecot's `message_address_parse(..., 1, 0)` and
 //! the push-notification plugin's `decode_address_header` see it.
 //!
-//! Own code: the plugin's output depends on Dovecot's exact recovery from broken input (a lone
-//! word is a mailbox, `John Smith` without `<>` is a display name, a comment after an addr-spec
-//! is the display name, a group's name is its display name); mail-parser recovers differently.
+//! Own code: the plugin's output depends on Dovecot's exact recovery from broken input, which
+//! mail-parser does not share. The grammar, over [`Lexer`] words of `atext` and dots:
+//! - `phrase ":"` is a group: no address, the phrase is the display name;
+//! - `phrase "<" [obs-route ":"] local-part ["@" domain] ">"` is a name-addr; a broken angle
+//!   address keeps the parts read before the break;
+//! - anything else is read as an addr-spec `local-part ["@" domain]`. Then the last comment
+//!   read inside it is the display name (`a@b (Bob)`). Without a domain, words after the local
+//!   part turn everything into a display name without address (`John Smith`, even the
+//!   unreadable rest of a broken local part), a lone quoted local part becomes the display name
+//!   (`"bob"`), and a lone unquoted one is the address (`bob`).
+//!
+//! A phrase joins its words (atoms glued to dots, quoted strings) with one space. A local part
+//! allows any dots, but a dot must be followed directly by more of it, `@` or the end; a domain
+//! allows CFWS around its dots, but every dot must sit between two atoms.
+
+use std::borrow::Cow;
 
 use crate::encoded_word::decode_header_utf8;
-use crate::rfc822::Parser;
+use crate::rfc822::{LexError, Lexer, WordChars};
 
 /// The address fields the plugin derives from one header.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -17,220 +30,293 @@ pub(crate) struct FirstAddress {
     pub(crate) display_name: Option<String>,
 }
 
-#[derive(Default)]
-struct Addr {
-    mailbox: Option<Vec<u8>>,
-    domain: Option<Vec<u8>>,
-    name: Option<Vec<u8>>,
-    invalid: bool,
-}
-
 /// Parses the first address of a raw header value.
 pub(crate) fn first_address(raw: &[u8]) -> FirstAddress {
-    let mut p = Parser::new(raw, true);
-    if p.skip_lwsp() <= 0 {
-        return FirstAddress::default();
+    let mut lx = Lexer::new(raw, WordChars::AtextOrDot).tracking_comments();
+    match lx.peek() {
+        Ok(Some(_)) => parse(&mut lx).into(),
+        Ok(None) | Err(_) => FirstAddress::default(),
     }
-    let addr = parse_address(&mut p);
-    let (address, display) = match &addr.domain {
-        None => (None, addr.mailbox.as_deref()),
-        Some(domain) => {
-            let mailbox = addr.mailbox.as_deref().unwrap_or_default();
-            let address = if !domain.is_empty() {
-                let mut a = Vec::with_capacity(mailbox.len() + 1 + domain.len());
-                a.extend_from_slice(mailbox);
-                a.push(b'@');
-                a.extend_from_slice(domain);
-                Some(a)
-            } else if !mailbox.is_empty() {
-                Some(mailbox.to_vec())
-            } else {
-                None
-            };
-            (address, addr.name.as_deref())
+}
+
+/// What the grammar found.
+enum Parsed<'a> {
+    Group { name: Cow<'a, [u8]> },
+    Mailbox(Mailbox<'a>),
+}
+
+/// A mailbox's parts, each as far as it could be read.
+#[derive(Default)]
+struct Mailbox<'a> {
+    local: Option<Cow<'a, [u8]>>,
+    domain: Option<Cow<'a, [u8]>>,
+    name: Option<Cow<'a, [u8]>>,
+}
+
+impl From<Parsed<'_>> for FirstAddress {
+    fn from(parsed: Parsed<'_>) -> Self {
+        let (address, name) = match parsed {
+            Parsed::Group { name } => (None, Some(name)),
+            Parsed::Mailbox(Mailbox {
+                local,
+                domain,
+                name,
+            }) => {
+                let local = local.unwrap_or_default();
+                let address = match domain.filter(|d| !d.is_empty()) {
+                    Some(domain) => Some([&local[..], b"@", &domain[..]].concat()),
+                    None => (!local.is_empty()).then(|| local.into_owned()),
+                };
+                (address, name)
+            }
+        };
+        FirstAddress {
+            address,
+            display_name: name
+                .filter(|n| !n.is_empty())
+                .map(|n| decode_header_utf8(&n)),
         }
+    }
+}
+
+/// Text that could not be read to its end, with what was read of it.
+struct Partial<'a>(Cow<'a, [u8]>);
+
+impl<'a> Partial<'a> {
+    fn text(result: Result<Cow<'a, [u8]>, Partial<'a>>) -> Cow<'a, [u8]> {
+        match result {
+            Ok(text) | Err(Partial(text)) => text,
+        }
+    }
+}
+
+/// Text assembled from pieces of the input; copied only once a second non-empty piece comes.
+#[derive(Default)]
+struct Text<'a>(Cow<'a, [u8]>);
+
+impl<'a> Text<'a> {
+    fn push(&mut self, piece: Cow<'a, [u8]>) {
+        if self.0.is_empty() {
+            self.0 = piece;
+        } else {
+            self.0.to_mut().extend_from_slice(&piece);
+        }
+    }
+
+    fn push_space(&mut self) {
+        self.0.to_mut().push(b' ');
+    }
+
+    fn partial(self) -> Partial<'a> {
+        Partial(self.0)
+    }
+}
+
+fn parse<'a>(lx: &mut Lexer<'a>) -> Parsed<'a> {
+    let start = lx.offset();
+    if let Ok(name) = phrase(lx) {
+        match lx.peek() {
+            Ok(Some(b':')) => return Parsed::Group { name },
+            Ok(Some(b'<')) => {
+                lx.bump();
+                return Parsed::Mailbox(Mailbox {
+                    name: Some(name),
+                    ..angle_addr(lx)
+                });
+            }
+            _ => {}
+        }
+    }
+    lx.seek(start);
+    addr_spec(lx)
+}
+
+/// An obs-phrase from the current position: words joined by one space. It may not start with a
+/// dot; when the position holds no word, the first word is empty (and still followed by a space
+/// when more words come).
+fn phrase<'a>(lx: &mut Lexer<'a>) -> Result<Cow<'a, [u8]>, Partial<'a>> {
+    let mut text = Text::default();
+    if lx.peek_raw() == Some(b'.') {
+        return Err(text.partial());
+    }
+    loop {
+        if lx.peek_raw() == Some(b'"') {
+            match lx.quoted() {
+                Ok(quoted) => text.push(quoted),
+                Err(LexError::UnclosedQuote { partial }) => {
+                    text.push(partial);
+                    return Err(text.partial());
+                }
+                Err(_) => return Err(text.partial()),
+            }
+        } else {
+            text.push(Cow::Borrowed(lx.word()));
+        }
+        match lx.peek() {
+            Ok(Some(c)) if c == b'"' || WordChars::AtextOrDot.contains(c) => text.push_space(),
+            Ok(_) => return Ok(text.0),
+            Err(_) => return Err(text.partial()),
+        }
+    }
+}
+
+/// After `<`: `[obs-route ":"] local-part ["@" domain]`, as far as it can be read.
+fn angle_addr<'a>(lx: &mut Lexer<'a>) -> Mailbox<'a> {
+    if lx.peek() == Ok(Some(b'@')) && skip_route(lx) && lx.peek() == Ok(Some(b':')) {
+        lx.bump();
+    }
+    if !matches!(lx.peek(), Ok(Some(c)) if c != b'>') {
+        return Mailbox::default();
+    }
+    let Ok(local) = local_part(lx) else {
+        return Mailbox::default();
     };
-    FirstAddress {
-        address,
-        display_name: display.filter(|n| !n.is_empty()).map(decode_header_utf8),
-    }
-}
-
-fn parse_address(p: &mut Parser<'_>) -> Addr {
-    let start = p.pos;
-    if let Some(group) = parse_group_start(p) {
-        return group;
-    }
-    p.pos = start;
-    parse_mailbox(p)
-}
-
-/// `display-name ":"` — only the group's own entry matters for the first address.
-fn parse_group_start(p: &mut Parser<'_>) -> Option<Addr> {
-    let mut name = Vec::new();
-    if p.parse_phrase(&mut name) <= 0 || p.cur() != b':' {
-        return None;
-    }
-    Some(Addr {
-        mailbox: Some(name),
-        domain: None,
+    let domain = if lx.peek_raw() == Some(b'@') {
+        domain(lx)
+    } else {
+        None
+    };
+    Mailbox {
+        local: Some(local),
+        domain,
         name: None,
-        invalid: false,
+    }
+}
+
+/// Skips an obs-route (`@a,@b`). `true` when it ends at something other than `@`, `false` at
+/// the end of the input or at a broken domain (where the lexer then stands).
+fn skip_route(lx: &mut Lexer<'_>) -> bool {
+    loop {
+        match lx.peek() {
+            Ok(Some(b'@')) => {}
+            Ok(Some(_)) => return true,
+            Ok(None) | Err(_) => return false,
+        }
+        if domain(lx).is_none() {
+            return false;
+        }
+        while lx.eat(b',') == Ok(true) {}
+    }
+}
+
+fn addr_spec<'a>(lx: &mut Lexer<'a>) -> Parsed<'a> {
+    // Only a comment inside the addr-spec names it.
+    let _ = lx.take_comment();
+    let quoted = lx.peek_raw() == Some(b'"');
+    let local = local_part(lx);
+    // Not `peek`: a local part broken at a dot stands before CFWS, and then `@` does not count.
+    let with_domain = lx.peek_raw() == Some(b'@');
+    let domain = if with_domain { domain(lx) } else { None };
+    if let Some(comment) = lx.take_comment() {
+        return Parsed::Mailbox(Mailbox {
+            local: local.ok(),
+            domain,
+            name: Some(comment),
+        });
+    }
+    if with_domain {
+        return Parsed::Mailbox(Mailbox {
+            local: local.ok(),
+            domain,
+            name: None,
+        });
+    }
+    let more = Partial::text(phrase(lx));
+    if !more.is_empty() {
+        let read = Partial::text(local);
+        return Parsed::Mailbox(Mailbox {
+            name: Some(Cow::Owned([&read[..], b" ", &more[..]].concat())),
+            ..Mailbox::default()
+        });
+    }
+    Parsed::Mailbox(match local {
+        Ok(local) if quoted => Mailbox {
+            name: Some(local),
+            ..Mailbox::default()
+        },
+        local => Mailbox {
+            local: local.ok(),
+            ..Mailbox::default()
+        },
     })
 }
 
-fn parse_mailbox(p: &mut Parser<'_>) -> Addr {
-    let start = p.pos;
-    let mut addr = Addr::default();
-    let mut ret = parse_name_addr(p, &mut addr);
-    if ret < 0 {
-        p.pos = start;
-        addr = Addr::default();
-        ret = parse_addr_spec(p, &mut addr);
-        if addr.invalid && addr.name.is_none() && addr.mailbox.is_some() && addr.domain.is_none() {
-            addr.name = addr.mailbox.take();
-        }
+/// A local part: a quoted string, or words of `atext` and dots.
+fn local_part<'a>(lx: &mut Lexer<'a>) -> Result<Cow<'a, [u8]>, Partial<'a>> {
+    if lx.peek_raw() == Some(b'"') {
+        return match lx.quoted() {
+            Ok(quoted) if lx.skip_cfws().is_ok() => Ok(quoted),
+            Ok(quoted) => Err(Partial(quoted)),
+            Err(LexError::UnclosedQuote { partial }) => Err(Partial(partial)),
+            Err(_) => Err(Partial(Cow::Borrowed(b""))),
+        };
     }
-    if ret < 0 {
-        addr.invalid = true;
-    }
-    // add_fixed_address
-    if addr.mailbox.is_none() {
-        addr.mailbox = Some(Vec::new());
-    }
-    if addr.domain.as_ref().is_none_or(|d| d.is_empty()) {
-        addr.domain = Some(Vec::new());
-    }
-    addr
-}
-
-fn parse_name_addr(p: &mut Parser<'_>, addr: &mut Addr) -> i32 {
-    let mut name = Vec::new();
-    if p.parse_phrase(&mut name) <= 0 || p.cur() != b'<' {
-        return -1;
-    }
-    addr.name = (!name.is_empty()).then_some(name);
-    if parse_angle_addr(p, addr) < 0 {
-        addr.invalid = true;
-    }
-    i32::from(!p.at_end())
-}
-
-fn parse_angle_addr(p: &mut Parser<'_>, addr: &mut Addr) -> i32 {
-    p.pos += 1; // '<'
-    if p.skip_lwsp() <= 0 {
-        return -1;
-    }
-    if p.cur() == b'@' {
-        if parse_domain_list(p) > 0 && p.cur() == b':' {
-            p.pos += 1;
-        } else if p.at_end() {
-            return -1;
-        }
-        if p.skip_lwsp() <= 0 {
-            return -1;
-        }
-    }
-    if p.cur() != b'>' {
-        if parse_local_part(p, addr) <= 0 {
-            return -1;
-        }
-        if p.cur() == b'@' && parse_domain(p, addr) <= 0 {
-            return -1;
-        }
-    }
-    if p.cur() != b'>' {
-        return -1;
-    }
-    p.pos += 1;
-    p.skip_lwsp()
-}
-
-/// obs-route (`@a,@b:`); the route itself is not reported.
-fn parse_domain_list(p: &mut Parser<'_>) -> i32 {
-    let mut scratch = Vec::new();
+    let mut text = Text::default();
     loop {
-        if p.at_end() {
-            return 0;
+        let word = lx.word();
+        if word.is_empty() {
+            return Err(text.partial());
         }
-        if p.cur() != b'@' {
-            break;
+        text.push(Cow::Borrowed(word));
+        if word.ends_with(b".") {
+            // Dovecot wants the next atom right after a dot, without CFWS: `john. smith` is
+            // broken, `john .smith` is `john.smith`.
+            return match lx.peek_raw() {
+                None | Some(b'@') => Ok(text.0),
+                Some(_) => Err(text.partial()),
+            };
         }
-        let ret = p.parse_domain(&mut scratch);
-        if ret <= 0 {
-            return ret;
+        if lx.skip_cfws().is_err() {
+            return Err(text.partial());
         }
-        while p.skip_lwsp() > 0 && p.cur() == b',' {
-            p.pos += 1;
+        if lx.peek_raw() != Some(b'.') {
+            return Ok(text.0);
         }
     }
-    1
 }
 
-/// Fills `mailbox`; the text parsed so far stays in `buf` (Dovecot's shared `ctx->str`).
-fn parse_local_part_into(p: &mut Parser<'_>, addr: &mut Addr, buf: &mut Vec<u8>) -> i32 {
-    buf.clear();
-    let ret = if p.cur() == b'"' {
-        p.parse_quoted_string(buf)
-    } else {
-        p.parse_nonstrict_dot_atom(buf)
-    };
-    if ret < 0 {
-        return -1;
+/// `"@" domain` at the `@`: a domain literal or a dot-atom. On a syntax error the lexer stays
+/// where the error is (an obs-route goes on from there).
+fn domain<'a>(lx: &mut Lexer<'a>) -> Option<Cow<'a, [u8]>> {
+    lx.bump();
+    match lx.peek() {
+        Ok(Some(b'[')) => {
+            let literal = lx.domain_literal().ok()?;
+            lx.skip_cfws().ok()?;
+            Some(literal)
+        }
+        Ok(Some(_)) => dot_atom(lx),
+        Ok(None) | Err(_) => None,
     }
-    addr.mailbox = Some(buf.clone());
-    ret
 }
 
-fn parse_local_part(p: &mut Parser<'_>, addr: &mut Addr) -> i32 {
-    let mut buf = Vec::new();
-    parse_local_part_into(p, addr, &mut buf)
-}
-
-fn parse_domain(p: &mut Parser<'_>, addr: &mut Addr) -> i32 {
-    let mut buf = Vec::new();
-    let ret = p.parse_domain(&mut buf);
-    if ret < 0 {
-        return -1;
-    }
-    addr.domain = Some(buf);
-    ret
-}
-
-fn parse_addr_spec(p: &mut Parser<'_>, addr: &mut Addr) -> i32 {
-    let mut ret2 = -2;
-    if let Some(c) = p.last_comment.as_mut() {
-        c.clear();
-    }
-    let quoted = p.cur() == b'"';
-    let mut buf = Vec::new();
-    let mut ret = parse_local_part_into(p, addr, &mut buf);
-    if ret <= 0 {
-        addr.invalid = true;
-    }
-    if ret != 0 && !p.at_end() && p.cur() == b'@' {
-        ret2 = parse_domain(p, addr);
-        if ret2 <= 0 {
-            ret = ret2;
+/// Atoms separated by dots, CFWS allowed around the dots; the atoms joined by `.`.
+fn dot_atom<'a>(lx: &mut Lexer<'a>) -> Option<Cow<'a, [u8]>> {
+    let mut text = Text::default();
+    // An atom must come first, and after every dot.
+    let mut after_dot = true;
+    loop {
+        let start = lx.offset();
+        let word = lx.word();
+        for (i, &c) in word.iter().enumerate() {
+            let dot = c == b'.';
+            if dot && after_dot {
+                lx.seek(start + i);
+                return None;
+            }
+            after_dot = dot;
+        }
+        if word.is_empty() {
+            return None;
+        }
+        text.push(Cow::Borrowed(word));
+        lx.skip_cfws().ok()?;
+        match (after_dot, lx.peek_raw()) {
+            (true, None) => return None,
+            (true, Some(_)) | (false, Some(b'.')) => {}
+            (false, _) => return Some(text.0),
         }
     }
-    let comment = p.last_comment.as_ref().filter(|c| !c.is_empty()).cloned();
-    if let Some(c) = comment {
-        addr.name = Some(c);
-    } else if ret2 == -2 {
-        buf.push(b' ');
-        let before = buf.len();
-        let _ = p.parse_phrase(&mut buf);
-        if buf.len() != before {
-            addr.mailbox = None;
-            addr.name = Some(buf);
-        } else if !quoted {
-            addr.domain = Some(Vec::new());
-        }
-        addr.invalid = true;
-        ret = -1;
-    }
-    ret
 }
 
 #[cfg(test)]
@@ -245,44 +331,47 @@ mod tests {
         )
     }
 
+    fn some(address: &str, name: &str) -> (Option<String>, Option<String>) {
+        (
+            (!address.is_empty()).then(|| address.into()),
+            (!name.is_empty()).then(|| name.into()),
+        )
+    }
+
     #[test]
     fn name_addr() {
         assert_eq!(
             addr("\"Doe, John (Sales)\" <john.doe@example.org>"),
-            (
-                Some("john.doe@example.org".into()),
-                Some("Doe, John (Sales)".into())
-            )
+            some("john.doe@example.org", "Doe, John (Sales)")
         );
     }
 
     #[test]
     fn bare_mailbox_without_domain() {
-        assert_eq!(addr("bob"), (Some("bob".into()), None));
+        assert_eq!(addr("bob"), some("bob", ""));
     }
 
     #[test]
     fn words_without_brackets_are_a_display_name() {
-        assert_eq!(addr("John Smith"), (None, Some("John Smith".into())));
+        assert_eq!(addr("John Smith"), some("", "John Smith"));
     }
 
     #[test]
     fn comment_is_the_display_name() {
         assert_eq!(
             addr("bob@example.org (Bob Smith)"),
-            (Some("bob@example.org".into()), Some("Bob Smith".into()))
+            some("bob@example.org", "Bob Smith")
         );
+        // the last comment wins, and only comments inside the addr-spec count
+        assert_eq!(addr("(x) a(one)@b (two)"), some("a@b", "two"));
     }
 
     #[test]
     fn group_gives_its_name_and_no_address() {
-        assert_eq!(
-            addr("Friends: a@b.c, d@e.f;"),
-            (None, Some("Friends".into()))
-        );
+        assert_eq!(addr("Friends: a@b.c, d@e.f;"), some("", "Friends"));
         assert_eq!(
             addr("undisclosed-recipients:;"),
-            (None, Some("undisclosed-recipients".into()))
+            some("", "undisclosed-recipients")
         );
     }
 
@@ -290,13 +379,56 @@ mod tests {
     fn encoded_display_name_is_decoded() {
         assert_eq!(
             addr("=?UTF-8?Q?Zo=C3=AB?= <zoe@example.org>"),
-            (Some("zoe@example.org".into()), Some("Zoë".into()))
+            some("zoe@example.org", "Zoë")
         );
     }
 
     #[test]
     fn empty_header_has_no_address() {
-        assert_eq!(addr("   "), (None, None));
-        assert_eq!(addr("<>"), (None, None));
+        assert_eq!(addr("   "), some("", ""));
+        assert_eq!(addr("<>"), some("", ""));
+        assert_eq!(addr("(unclosed"), some("", ""));
+    }
+
+    #[test]
+    fn phrase_words_are_joined_by_one_space() {
+        assert_eq!(
+            addr("Dr.  J.\"R.\"Smith\r\n Jr. <j@x>"),
+            some("j@x", "Dr. J. R. Smith Jr.")
+        );
+    }
+
+    #[test]
+    fn domain_allows_cfws_around_its_dots() {
+        assert_eq!(
+            addr("<a .b @ example (c) . org>"),
+            some("a.b@example.org", "")
+        );
+        assert_eq!(addr("<a@[192.0.2.1]>"), some("a@[192.0.2.1]", ""));
+    }
+
+    #[test]
+    fn broken_angle_address_keeps_what_was_read() {
+        assert_eq!(addr("Bob <bob@example..org>"), some("bob", "Bob"));
+        assert_eq!(addr("Bob <bob"), some("bob", "Bob"));
+        assert_eq!(addr("<@route.example:bob@x>"), some("bob@x", ""));
+    }
+
+    #[test]
+    fn lone_quoted_local_part_is_a_display_name() {
+        assert_eq!(addr("\"bob\""), some("", "bob"));
+        assert_eq!(addr("\"bob\"@x"), some("bob@x", ""));
+    }
+
+    #[test]
+    fn missing_local_part_keeps_the_domain() {
+        assert_eq!(addr("@example.org"), some("@example.org", ""));
+    }
+
+    #[test]
+    fn a_dot_must_not_be_followed_by_space_in_a_local_part() {
+        // the unreadable local part and the words after it become the display name
+        assert_eq!(addr("john. smith"), some("", "john.  smith"));
+        assert_eq!(addr("john .smith"), some("john.smith", ""));
     }
 }

@@ -1,12 +1,13 @@
 //! The `Date` header as Dovecot's `message_date_parse` reads it.
 //!
-//! Own code (mail-parser accepts other shapes and reports no Dovecot-style offset):
-//! `[weekday ","] dd month [yy]yy hh:mi[:ss] [zone]` where `.` also separates the time, a
-//! two-digit year below 70 is 20xx, a year below 1900 is invalid, an unknown zone is UTC, and
-//! military zones follow Dovecot's arithmetic. Out-of-range fields are invalid (no
-//! normalisation), a leap second `60` counts as `59`.
+//! Own code (mail-parser accepts other shapes and reports no Dovecot-style offset), a small
+//! grammar over [`Lexer`] atoms: `[weekday ","] dd month [yy]yy hh:mi[:ss] [zone]` where `.`
+//! also separates the time, a two-digit year below 70 is 20xx, a year below 1900 is invalid,
+//! an unknown zone is UTC, and military zones follow Dovecot's arithmetic. Out-of-range fields
+//! are invalid (no normalisation), a leap second `60` counts as `59`. Whatever follows the zone
+//! is ignored, except a broken comment right after it.
 
-use crate::rfc822::Parser;
+use crate::rfc822::{Lexer, Token, WordChars};
 
 const MONTHS: [&[u8; 3]; 12] = [
     b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec",
@@ -14,84 +15,49 @@ const MONTHS: [&[u8; 3]; 12] = [
 
 /// `(UTC seconds, offset in minutes)`, or `None` when the value is not a date Dovecot accepts.
 pub(crate) fn parse_date(value: &[u8]) -> Option<(i64, i32)> {
-    let mut p = Parser::new(value, false);
-    let mut tok = Vec::new();
-    p.skip_lwsp();
-
-    // optional weekday
-    if next_token(&mut p, &mut tok) <= 0 {
-        return None;
-    }
-    if tok.len() == 3 {
-        if p.cur() != b',' {
-            return None;
-        }
-        p.pos += 1;
-        p.skip_lwsp();
-        if next_token(&mut p, &mut tok) <= 0 {
-            return None;
-        }
-    }
-    // dd
-    let mday = digits(&tok, 1, 2)?;
-    // month
-    if next_token(&mut p, &mut tok) <= 0 || tok.len() < 3 {
-        return None;
-    }
+    let mut tokens = Lexer::new(value, WordChars::Atext);
+    let first = word(&mut tokens)?;
+    // A three-letter first word is a weekday (any three, unchecked), and needs its comma.
+    let day = if first.len() == 3 {
+        special(&mut tokens, |c| c == b',')?;
+        word(&mut tokens)?
+    } else {
+        first
+    };
+    let mday = number(day, 1..=2)?;
+    let month = word(&mut tokens)?;
     let month = MONTHS
         .iter()
-        .position(|m| m.eq_ignore_ascii_case(&tok[..3]))?;
-    // [yy]yy
-    if next_token(&mut p, &mut tok) <= 0 || (tok.len() != 2 && tok.len() != 4) {
-        return None;
-    }
-    let mut year = digits(&tok, 2, 4)?;
-    if tok.len() == 2 {
-        year += if year < 70 { 2000 } else { 1900 };
-    } else if year < 1900 {
-        return None;
-    }
-    // hh
-    if next_token(&mut p, &mut tok) <= 0 {
-        return None;
-    }
-    let hour = digits(&tok, 1, 2)?;
-    // :mm
-    if !is_time_sep(p.cur()) {
-        return None;
-    }
-    p.pos += 1;
-    p.skip_lwsp();
-    if next_token(&mut p, &mut tok) < 0 || tok.len() != 2 {
-        return None;
-    }
-    let min = digits(&tok, 2, 2)?;
-    // [:ss]
-    let mut sec = 0;
-    if !p.at_end() && is_time_sep(p.cur()) {
-        p.pos += 1;
-        p.skip_lwsp();
-        if next_token(&mut p, &mut tok) <= 0 || tok.len() != 2 {
-            return None;
+        .position(|m| month.get(..3).is_some_and(|p| m.eq_ignore_ascii_case(p)))?;
+    let year = word(&mut tokens)?;
+    let year = match (year.len(), number(year, 2..=4)?) {
+        (2, yy) if yy < 70 => 2000 + yy,
+        (2, yy) => 1900 + yy,
+        (4, yyyy) if yyyy >= 1900 => yyyy,
+        _ => return None,
+    };
+    let hour = number(word(&mut tokens)?, 1..=2)?;
+    special(&mut tokens, is_time_separator)?;
+    let min = number(word(&mut tokens)?, 2..=2)?;
+    let sec = if tokens.peek().ok()?.is_some_and(is_time_separator) {
+        tokens.bump();
+        number(word(&mut tokens)?, 2..=2)?
+    } else {
+        0
+    };
+    let tz = match tokens.next() {
+        None => 0,
+        Some(Ok(Token::Word(zone))) => {
+            // Dovecot skips the CFWS after every atom, so a broken comment here is an error.
+            tokens.skip_cfws().ok()?;
+            zone_offset(zone)
         }
-        sec = digits(&tok, 2, 2)?;
-    }
-    let ret = next_token(&mut p, &mut tok);
-    if ret < 0 {
-        return None;
-    }
-    let tz = if ret == 0 { 0 } else { parse_timezone(&tok) };
+        Some(_) => return None,
+    };
 
-    if sec == 60 {
-        sec = 59;
-    }
-    if month > 11
-        || mday < 1
-        || mday > days_in_month(year, month)
-        || hour > 23
-        || min > 59
-        || sec > 59
-    {
+    // A leap second is read as the second before it; nothing else is normalised.
+    let sec = if sec == 60 { 59 } else { sec };
+    if !(1..=days_in_month(year, month)).contains(&mday) || hour > 23 || min > 59 || sec > 59 {
         return None;
     }
     let days = days_from_civil(year, month as i64 + 1, mday);
@@ -100,70 +66,77 @@ pub(crate) fn parse_date(value: &[u8]) -> Option<(i64, i32)> {
     Some((i64::from(t as u32), tz))
 }
 
-fn is_time_sep(c: u8) -> bool {
+fn is_time_separator(c: u8) -> bool {
     c == b':' || c == b'.'
 }
 
-/// The next atom; `1` with a non-empty token, `0` at the end, `-1` on error.
-fn next_token(p: &mut Parser<'_>, tok: &mut Vec<u8>) -> i32 {
-    tok.clear();
-    let ret = if p.at_end() { 0 } else { p.parse_atom(tok) };
-    if ret < 0 {
-        -1
-    } else {
-        i32::from(!tok.is_empty())
+/// The next token, when it is a word.
+fn word<'a>(tokens: &mut Lexer<'a>) -> Option<&'a [u8]> {
+    match tokens.next()? {
+        Ok(Token::Word(w)) => Some(w),
+        _ => None,
     }
 }
 
-/// A number of `min..=max` ASCII digits.
-fn digits(tok: &[u8], min: usize, max: usize) -> Option<i64> {
-    if tok.len() < min || tok.len() > max || !tok.iter().all(u8::is_ascii_digit) {
+/// The next token, when it is a special byte accepted by `accept`.
+fn special(tokens: &mut Lexer<'_>, accept: impl Fn(u8) -> bool) -> Option<()> {
+    match tokens.next()? {
+        Ok(Token::Special(c)) if accept(c) => Some(()),
+        _ => None,
+    }
+}
+
+/// A number written with a count of ASCII digits in `len`.
+fn number(word: &[u8], len: std::ops::RangeInclusive<usize>) -> Option<i64> {
+    if !len.contains(&word.len()) || !word.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    Some(tok.iter().fold(0, |acc, d| acc * 10 + i64::from(d - b'0')))
+    Some(word.iter().fold(0, |n, d| n * 10 + i64::from(d - b'0')))
 }
 
-fn parse_timezone(s: &[u8]) -> i32 {
-    match s.len() {
-        5 if matches!(s[0], b'+' | b'-') => {
-            if !s[1..].iter().all(u8::is_ascii_digit) {
+/// The offset in minutes of a zone word; unknown zones are UTC.
+fn zone_offset(zone: &[u8]) -> i32 {
+    match *zone {
+        [sign @ (b'+' | b'-'), h1, h2, m1, m2] => {
+            let digits = [h1, h2, m1, m2];
+            if !digits.iter().all(u8::is_ascii_digit) {
                 return 0;
             }
-            let d = |i: usize| i32::from(s[i] - b'0');
-            let offset = (d(1) * 10 + d(2)) * 60 + d(3) * 10 + d(4);
-            if s[0] == b'+' { offset } else { -offset }
+            let [h1, h2, m1, m2] = digits.map(|d| i32::from(d - b'0'));
+            // no range check: `+9999` is 99 hours and 99 minutes
+            let minutes = (h1 * 10 + h2) * 60 + m1 * 10 + m2;
+            if sign == b'+' { minutes } else { -minutes }
         }
-        1 => {
-            // Military zones, with Dovecot's arithmetic on the byte as written.
-            let c = s[0].to_ascii_uppercase();
-            let raw = i32::from(s[0]);
-            let a = i32::from(b'A');
-            if c < b'J' {
-                (raw - a + 1) * 60
-            } else if c == b'J' {
-                0
-            } else if c <= b'M' {
-                (raw - a) * 60
-            } else if c < b'Z' {
-                (i32::from(b'M') - raw) * 60
-            } else {
-                0
-            }
-        }
-        3 if s[2] == b'T' => {
-            let base = match s[0].to_ascii_uppercase() {
-                b'E' => -5 * 60,
-                b'C' => -6 * 60,
-                b'M' => -7 * 60,
-                b'P' => -8 * 60,
+        [letter] => military_zone(letter) * 60,
+        [a, b, b'T'] => {
+            let standard = match a.to_ascii_uppercase() {
+                b'E' => -5,
+                b'C' => -6,
+                b'M' => -7,
+                b'P' => -8,
                 _ => return 0,
             };
-            match s[1].to_ascii_uppercase() {
-                b'D' => base + 60,
-                b'S' => base,
+            match b.to_ascii_uppercase() {
+                b'S' => standard * 60,
+                b'D' => (standard + 1) * 60,
                 _ => 0,
             }
         }
+        _ => 0,
+    }
+}
+
+/// RFC 822 military zones in hours, as Dovecot computes them: the letter is compared
+/// case-insensitively, but the arithmetic uses the byte as written, so lower-case letters (and
+/// other single bytes below `J`) give offsets far outside ±12 hours.
+fn military_zone(byte: u8) -> i32 {
+    let as_written = i32::from(byte);
+    let from_a = as_written - i32::from(b'A');
+    match byte.to_ascii_uppercase() {
+        ..b'J' => from_a + 1,
+        b'J' => 0,
+        b'K'..=b'M' => from_a,
+        b'N'..b'Z' => i32::from(b'M') - as_written,
         _ => 0,
     }
 }
@@ -172,6 +145,7 @@ fn is_leap(y: i64) -> bool {
     (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
 }
 
+/// The length of a month (`month0` counts from 0).
 fn days_in_month(year: i64, month0: usize) -> i64 {
     const DAYS: [i64; 12] = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
     if month0 == 1 && is_leap(year) {
@@ -228,5 +202,56 @@ mod tests {
         assert_eq!(parse_date(b"01 Jan 1800 10:00:00 +0000"), None);
         assert_eq!(parse_date(b"01 Jan 2024 25:00:00 +0000"), None);
         assert_eq!(parse_date(b""), None);
+    }
+
+    #[test]
+    fn weekday_needs_its_comma_and_is_not_checked() {
+        assert_eq!(
+            parse_date(b"Xyz, 01 Jan 2024 09:00:00 +0000"),
+            Some((1_704_099_600, 0))
+        );
+        assert_eq!(parse_date(b"Mon 01 Jan 2024 09:00:00 +0000"), None);
+    }
+
+    #[test]
+    fn seconds_are_optional_and_a_leap_second_is_59() {
+        assert_eq!(parse_date(b"1 Jan 2024 09:00"), Some((1_704_099_600, 0)));
+        assert_eq!(
+            parse_date(b"31 Dec 2016 23:59:60 +0000"),
+            Some((1_483_228_799, 0))
+        );
+        assert_eq!(parse_date(b"31 Dec 2016 23:59:61 +0000"), None);
+        assert_eq!(parse_date(b"1 Jan 2024 9:0"), None);
+    }
+
+    #[test]
+    fn zones() {
+        let base = 1_704_099_600;
+        let tz = |zone: &str| parse_date(format!("1 Jan 2024 09:00 {zone}").as_bytes());
+        assert_eq!(tz("+0530"), Some((base - 330 * 60, 330)));
+        assert_eq!(tz("+9999"), Some((base - 6039 * 60, 6039)));
+        assert_eq!(tz("+05a0"), Some((base, 0)));
+        assert_eq!(tz("PST"), Some((base + 8 * 3600, -480)));
+        assert_eq!(tz("GMT"), Some((base, 0)));
+        assert_eq!(tz("A"), Some((base - 3600, 60)));
+        assert_eq!(tz("M"), Some((base - 12 * 3600, 720)));
+        assert_eq!(tz("N"), Some((base + 3600, -60)));
+        assert_eq!(tz("Z"), Some((base, 0)));
+        // the lower-case letter counts with its own byte value
+        assert_eq!(tz("a"), Some((base - 33 * 3600, 33 * 60)));
+        // what follows the zone is ignored, unless it cannot be lexed
+        assert_eq!(tz("+0000 (UTC) junk"), Some((base, 0)));
+        assert_eq!(tz("+0000 (UTC"), None);
+        assert_eq!(tz(", x"), None);
+    }
+
+    #[test]
+    fn two_digit_years_and_32_bit_wrap() {
+        assert_eq!(parse_date(b"1 Jan 69 00:00"), Some((3_124_224_000, 0)));
+        assert_eq!(parse_date(b"1 Jan 70 00:00"), Some((0, 0)));
+        assert_eq!(
+            parse_date(b"1 Jan 1969 00:00 +0000"),
+            Some((i64::from(u32::MAX) + 1 - 365 * 86400, 0))
+        );
     }
 }

@@ -25,8 +25,10 @@ mod entities;
 mod header;
 mod html;
 mod mime;
+mod mime_fields;
 mod rfc822;
 mod snippet;
+mod transfer;
 
 use pn_event::{MessageData, MessageFields, MessageSource, RawValue};
 

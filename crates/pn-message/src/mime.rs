@@ -21,10 +21,12 @@
 //! child, searched recursively, that yields a text part. `message/rfc822` parts are never
 //! searched (deviation: their inner boundaries are not tracked either, see the docs).
 
+use std::borrow::Cow;
+
 use memchr::memmem;
 
 use crate::header::Headers;
-use crate::rfc822::Parser;
+use crate::mime_fields::{ContentType, Cte, Decoding, parse_cte};
 
 const MAX_NESTED_PARTS: usize = 100;
 const MAX_TOTAL_PARTS: usize = 10_000;
@@ -51,58 +53,6 @@ pub(crate) struct Part {
     body_end: Option<usize>,
     /// The snippet decoder's view of the headers.
     pub(crate) decoding: Decoding,
-}
-
-/// The headers the body decoder uses (`message-decoder.c`): first Content-Type, last
-/// Content-Transfer-Encoding.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Decoding {
-    /// `type/subtype` as written (`None` without a Content-Type header; may be empty when
-    /// broken).
-    pub(crate) content_type: Option<Vec<u8>>,
-    /// The `charset` parameter.
-    pub(crate) charset: Option<Vec<u8>>,
-    /// The transfer encoding.
-    pub(crate) cte: Cte,
-}
-
-/// A Content-Transfer-Encoding as Dovecot classifies it.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) enum Cte {
-    /// 7bit, 8bit, binary or none.
-    #[default]
-    Identity,
-    /// quoted-printable.
-    QuotedPrintable,
-    /// base64.
-    Base64,
-    /// Anything else: the body is skipped.
-    Unknown,
-}
-
-fn parse_cte(value: &[u8]) -> Cte {
-    let mut p = Parser::new(value, false);
-    p.skip_lwsp();
-    let mut tok = Vec::new();
-    if p.parse_mime_token(&mut tok) == 1 {
-        p.skip_lwsp();
-        if p.cur() != b';' {
-            return Cte::Unknown;
-        }
-    }
-    let t = tok.as_slice();
-    if t.eq_ignore_ascii_case(b"7bit")
-        || t.eq_ignore_ascii_case(b"8bit")
-        || t.eq_ignore_ascii_case(b"binary")
-    {
-        Cte::Identity
-    } else if t.eq_ignore_ascii_case(b"base64") {
-        Cte::Base64
-    } else if t.eq_ignore_ascii_case(b"quoted-printable") {
-        Cte::QuotedPrintable
-    } else {
-        Cte::Unknown
-    }
 }
 
 struct Boundary {
@@ -285,19 +235,8 @@ impl<'a> Scanner<'a> {
         part.decoding.cte = cte;
         let mut boundary = None;
         if let Some(v) = &ct_value {
-            let mut p = Parser::new(v, false);
-            let mut ct = Vec::new();
-            let ret = p.parse_content_type(&mut ct);
-            let params_ok = ret >= 0;
-            let charset = if params_ok {
-                let mut q = Parser::new(v, false);
-                let mut scratch = Vec::new();
-                q.parse_content_type(&mut scratch);
-                q.find_param(b"charset")
-            } else {
-                None
-            };
-            let lower = ct.to_ascii_lowercase();
+            let ct = ContentType::parse(v);
+            let lower = ct.mime_type.to_ascii_lowercase();
             if is_mime {
                 let (t, s) = match lower.iter().position(|&c| c == b'/') {
                     Some(i) => (lower[..i].to_vec(), lower[i + 1..].to_vec()),
@@ -305,15 +244,16 @@ impl<'a> Scanner<'a> {
                 };
                 part.ct_type = Some(t);
                 part.ct_subtype = s;
-                if params_ok && lower.starts_with(b"multipart/") {
-                    boundary = p.find_param(b"boundary").map(|mut b| {
+                if lower.starts_with(b"multipart/") {
+                    boundary = ct.param(b"boundary").map(|b| {
+                        let mut b = b.into_owned();
                         b.truncate(BOUNDARY_MAX_LEN);
                         b
                     });
                 }
             }
-            part.decoding.content_type = Some(ct);
-            part.decoding.charset = charset;
+            part.decoding.charset = ct.param(b"charset").map(Cow::into_owned);
+            part.decoding.content_type = Some(ct.mime_type.into_owned());
         }
         // Under multipart/digest a part without Content-Type is message/rfc822 for the parser,
         // but its bodystructure type stays unset, so it still counts as text (as in Dovecot).
