@@ -17,7 +17,8 @@
 //!
 //! Dovecot needs root; without root or without `/usr/lib/dovecot/lmtp` only pn is measured
 //! and a notice says so. `PN_BENCH_SECONDS` sets each run's length (default 3) and `PN_BENCH_ROUNDS` how many
-//! interleaved rounds each server gets (default 3).
+//! interleaved rounds each server gets (default 3); `PN_BENCH_PN_ONLY=1` measures pn alone
+//! (for profiling it).
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
@@ -79,8 +80,11 @@ pub(crate) fn run() -> anyhow::Result<()> {
         .output()
         .map(|o| o.stdout.starts_with(b"0\n"))
         .unwrap_or(false);
-    let with_dovecot = root_user && Path::new(DOVECOT_LMTP).exists();
-    if !with_dovecot {
+    let pn_only = std::env::var("PN_BENCH_PN_ONLY").is_ok_and(|v| v == "1");
+    let with_dovecot = root_user && Path::new(DOVECOT_LMTP).exists() && !pn_only;
+    if pn_only {
+        eprintln!("NOTICE: PN_BENCH_PN_ONLY=1: pn only");
+    } else if !with_dovecot {
         eprintln!(
             "NOTICE: Dovecot's LMTP not measured ({}): pn only",
             if root_user {

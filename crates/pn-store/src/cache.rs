@@ -353,13 +353,6 @@ impl DirState {
         // The mtime is taken before listing: a change during the listing makes it differ
         // next time, so it is not missed.
         let mtime = dir_mtime(folder, &dir)?;
-        let entries = match fs::read_dir(&dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return Err(StoreError::MailboxNotFound(folder.name.vname.clone()));
-            }
-            Err(e) => return Err(StoreError::io("opendir", &dir, e)),
-        };
         let mut state = DirState {
             mtime,
             settled: started.duration_since(mtime).is_ok_and(|age| age > SETTLE),
@@ -368,28 +361,21 @@ impl DirState {
             unseen: 0,
             missing: Vec::new(),
         };
-        for entry in entries {
-            let entry = entry.map_err(|e| StoreError::io("readdir", &dir, e))?;
-            let Ok(name) = entry.file_name().into_string() else {
-                continue;
-            };
-            if name.starts_with('.') {
-                continue;
-            }
+        folder.list(sub, |name| {
             let h = hash(filename::base(&name));
             if cur.is_some_and(|c| c.contains_key(&h)) {
-                continue;
+                return;
             }
             let seen = filename::flag_letters(&name).contains('S');
             if state.files.insert(h, seen).is_some() {
-                continue;
+                return;
             }
             if bases.contains(&h) {
                 state.count(seen);
             } else {
                 state.missing.push((h, seen));
             }
-        }
+        })?;
         Ok(state)
     }
 

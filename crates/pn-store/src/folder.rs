@@ -190,26 +190,33 @@ impl<'s> Folder<'s> {
     fn scan(&self) -> Result<HashMap<String, FileLoc>> {
         let mut files = HashMap::new();
         for sub in [Sub::New, Sub::Cur] {
-            let dir = self.path.join(sub.dir());
-            let entries = match fs::read_dir(&dir) {
-                Ok(e) => e,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                    return Err(StoreError::MailboxNotFound(self.name.vname.clone()));
-                }
-                Err(e) => return Err(StoreError::io("opendir", &dir, e)),
-            };
-            for entry in entries {
-                let entry = entry.map_err(|e| StoreError::io("readdir", &dir, e))?;
-                let Ok(name) = entry.file_name().into_string() else {
-                    continue;
-                };
-                if name.starts_with('.') {
-                    continue;
-                }
+            self.list(sub, |name| {
                 files.insert(filename::base(&name).to_owned(), FileLoc { sub, name });
-            }
+            })?;
         }
         Ok(files)
+    }
+
+    /// Calls `each` with the name of every message file in `new/` or `cur/` (dot files and
+    /// names that are not UTF-8 are not messages).
+    pub(crate) fn list(&self, sub: Sub, mut each: impl FnMut(String)) -> Result<()> {
+        let dir = self.path.join(sub.dir());
+        let entries = match fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(StoreError::MailboxNotFound(self.name.vname.clone()));
+            }
+            Err(e) => return Err(StoreError::io("opendir", &dir, e)),
+        };
+        for entry in entries {
+            let entry = entry.map_err(|e| StoreError::io("readdir", &dir, e))?;
+            if let Ok(name) = entry.file_name().into_string()
+                && !name.starts_with('.')
+            {
+                each(name);
+            }
+        }
+        Ok(())
     }
 
     /// Reads the folder without locking. When files without UIDs are found (or no uidlist
