@@ -30,6 +30,18 @@ const ALICE: &str = "alice@example.com";
 const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/ox");
 const CLIENT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/lmtp/client.py");
 const KEY: &str = "/private/vendor/vendor.dovecot/http-notify";
+/// Enables ox for alice (`doveadm` and `pn` take the same arguments).
+const ENABLE_OX: [&str; 9] = [
+    "mailbox",
+    "metadata",
+    "set",
+    "-u",
+    ALICE,
+    "-s",
+    "",
+    KEY,
+    "user=11@3",
+];
 
 fn common(users: &Path, http: u16) -> String {
     format!(
@@ -69,17 +81,7 @@ fn start_dovecot(base: &Path, http: u16) -> Dovecot {
         ),
     );
     // doveadm asks the running Dovecot's auth for the user.
-    let doveadm = dovecot.doveadm(&[
-        "mailbox",
-        "metadata",
-        "set",
-        "-u",
-        ALICE,
-        "-s",
-        "",
-        KEY,
-        "user=11@3",
-    ]);
+    let doveadm = dovecot.doveadm(&ENABLE_OX);
     assert!(
         doveadm.status.success(),
         "{}",
@@ -115,17 +117,7 @@ fn start_pn(base: &Path, http: u16) -> (Proc, String) {
         );
     };
     // `pn mailbox metadata` runs as the invoker: hand the file to the mail user after.
-    pn(&[
-        "mailbox",
-        "metadata",
-        "set",
-        "-u",
-        ALICE,
-        "-s",
-        "",
-        KEY,
-        "user=11@3",
-    ]);
+    pn(&ENABLE_OX);
     let chown = Command::new("chown")
         .args(["-R", &format!("{uid}:{gid}")])
         .arg(base.join("home"))
