@@ -16,7 +16,7 @@ use pn_core::{
 };
 use pn_dispatch::{DispatchConfig, Dispatcher};
 use pn_event::{MailFlags, MessageSource};
-use pn_metadata::{AttrType, Backend, MetadataStore, Target};
+use pn_metadata::{AttributeType, Backend, MetadataStore, Target};
 use pn_store::{Maildir, NewMessage, StoreOptions};
 use pn_userdb::UserRecord;
 
@@ -119,7 +119,7 @@ fn a_delivery_into_an_embedding_server_reaches_the_endpoint() {
     metadata
         .set(
             Target::Server,
-            AttrType::Private,
+            AttributeType::Private,
             "vendor/vendor.dovecot/http-notify",
             Some(b"user=42"),
         )

@@ -16,7 +16,9 @@
 //!   (matched by the message's unique Subject), p50 and p99.
 //!
 //! Dovecot needs root; without root or without `/usr/lib/dovecot/lmtp` only pn is measured
-//! and a notice says so. `PN_BENCH_SECONDS` sets each run's length (default 5).
+//! and a notice says so. `PN_BENCH_SECONDS` sets each run's length (default 3) and `PN_BENCH_ROUNDS` how many
+//! interleaved rounds each server gets (default 3); `PN_BENCH_PN_ONLY=1` measures pn alone
+//! (for profiling it).
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
@@ -43,10 +45,9 @@ type Arrivals = Arc<Mutex<HashMap<String, Instant>>>;
 /// One run's figures.
 struct Figures {
     per_second: f64,
-    p50_ms: f64,
-    p99_ms: f64,
+    /// DATA end → push arrival, in milliseconds, of every delivery whose push arrived.
+    latencies: Vec<f64>,
     deliveries: usize,
-    pushes: usize,
 }
 
 pub(crate) fn run() -> anyhow::Result<()> {
@@ -60,7 +61,7 @@ pub(crate) fn run() -> anyhow::Result<()> {
     let seconds: u64 = std::env::var("PN_BENCH_SECONDS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(5);
+        .unwrap_or(3);
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let status = Command::new(cargo)
         .current_dir(&root)
@@ -79,8 +80,11 @@ pub(crate) fn run() -> anyhow::Result<()> {
         .output()
         .map(|o| o.stdout.starts_with(b"0\n"))
         .unwrap_or(false);
-    let with_dovecot = root_user && Path::new(DOVECOT_LMTP).exists();
-    if !with_dovecot {
+    let pn_only = std::env::var("PN_BENCH_PN_ONLY").is_ok_and(|v| v == "1");
+    let with_dovecot = root_user && Path::new(DOVECOT_LMTP).exists() && !pn_only;
+    if pn_only {
+        eprintln!("NOTICE: PN_BENCH_PN_ONLY=1: pn only");
+    } else if !with_dovecot {
         eprintln!(
             "NOTICE: Dovecot's LMTP not measured ({}): pn only",
             if root_user {
@@ -93,7 +97,12 @@ pub(crate) fn run() -> anyhow::Result<()> {
     let base = std::env::temp_dir().join(format!("pn-bench-lmtp-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&base);
     std::fs::create_dir_all(&base)?;
-    let result = measure(&pn, &base, seconds, with_dovecot, root_user);
+    let rounds: usize = std::env::var("PN_BENCH_ROUNDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .filter(|&r| r > 0)
+        .unwrap_or(3);
+    let result = measure(&pn, &base, seconds, rounds, with_dovecot, root_user);
     let _ = std::fs::remove_dir_all(&base);
     result
 }
@@ -102,70 +111,110 @@ fn measure(
     pn: &Path,
     base: &Path,
     seconds: u64,
+    rounds: usize,
     with_dovecot: bool,
     root_user: bool,
 ) -> anyhow::Result<()> {
     let arrivals: Arrivals = Arc::default();
     let http = receiver(Arc::clone(&arrivals))?;
-    let mut results: Vec<(String, usize, Figures)> = Vec::new();
 
-    let pn_dir = base.join("pn");
-    let (child, address) = start_pn(pn, &pn_dir, http, root_user)?;
-    let pn_server = Server(child, None);
-    for clients in CLIENTS {
-        let f = load(&address, clients, seconds, &arrivals, "pn")?;
-        results.push(("pn".into(), clients, f));
-    }
-    drop(pn_server);
-
+    // All servers run at once and the runs alternate between them, round after round, so a
+    // slow spell of the machine (other jobs, the disk's write-back) hits every server alike.
+    let mut servers: Vec<(&str, String, Server)> = Vec::new();
+    let (child, address) = start_pn(pn, &base.join("pn"), http, root_user)?;
+    servers.push(("pn", address, Server(child, None)));
     if with_dovecot {
         for (name, fsync) in [("dovecot", "always"), ("dovecot-optimized", "optimized")] {
-            let dir = base.join(name);
-            let (child, conf, address) = start_dovecot(&dir, http, fsync)?;
-            let server = Server(child, Some(conf));
-            for clients in CLIENTS {
-                let f = load(&address, clients, seconds, &arrivals, name)?;
-                results.push((name.into(), clients, f));
-            }
-            drop(server);
+            let (child, conf, address) = start_dovecot(&base.join(name), http, fsync)?;
+            servers.push((name, address, Server(child, Some(conf))));
         }
     }
+    // (server, clients) → the figures of each round.
+    let mut results: Vec<(&str, usize, Vec<Figures>)> = Vec::new();
+    for clients in CLIENTS {
+        for round in 0..rounds {
+            for (name, address, _) in &servers {
+                let label = format!("{name}-r{round}");
+                let f = load(address, clients, seconds, &arrivals, &label)?;
+                match results
+                    .iter_mut()
+                    .find(|(n, c, _)| n == name && *c == clients)
+                {
+                    Some((_, _, runs)) => runs.push(f),
+                    None => results.push((name, clients, vec![f])),
+                }
+            }
+        }
+    }
+    drop(servers);
 
-    println!("\nLMTP delivery with ox push ({seconds} s per run)");
+    println!(
+        "\nLMTP delivery with ox push ({rounds} rounds of {seconds} s per server, interleaved)"
+    );
     println!(
         "pn: fsyncs message, directories and uidlist; dovecot: mail_fsync = always (the same \
          durability); dovecot-optimized: Dovecot's default"
     );
     println!(
-        "{:<18} {:>7} {:>12} {:>9} {:>9} {:>10} {:>7}",
+        "{:<18} {:>7} {:>14} {:>9} {:>9} {:>10} {:>7}",
         "server", "clients", "deliveries/s", "p50 ms", "p99 ms", "deliveries", "pushes"
     );
-    for (name, clients, f) in &results {
+    for (name, clients, runs) in &results {
+        let mut latencies: Vec<f64> = runs.iter().flat_map(|f| f.latencies.clone()).collect();
+        latencies.sort_by(f64::total_cmp);
         println!(
-            "{name:<18} {clients:>7} {:>12.1} {:>9.2} {:>9.2} {:>10} {:>7}",
-            f.per_second, f.p50_ms, f.p99_ms, f.deliveries, f.pushes
+            "{name:<18} {clients:>7} {:>14} {:>9.2} {:>9.2} {:>10} {:>7}",
+            format!("{:.1} (median)", median(runs.iter().map(|f| f.per_second))),
+            percentile(&latencies, 0.50),
+            percentile(&latencies, 0.99),
+            runs.iter().map(|f| f.deliveries).sum::<usize>(),
+            latencies.len()
         );
     }
     for clients in CLIENTS {
-        let find = |n: &str| {
+        let runs = |n: &str| {
             results
                 .iter()
-                .find(|(name, c, _)| name == n && *c == clients)
-                .map(|(_, _, f)| f)
+                .find(|(name, c, _)| *name == n && *c == clients)
+                .map(|(_, _, r)| r)
         };
         for other in ["dovecot", "dovecot-optimized"] {
-            if let (Some(p), Some(d)) = (find("pn"), find(other)) {
+            if let (Some(p), Some(d)) = (runs("pn"), runs(other)) {
+                // The ratio of each round (both measured back to back), then their median.
+                let ratios: Vec<f64> = p
+                    .iter()
+                    .zip(d)
+                    .map(|(p, d)| p.per_second / d.per_second.max(f64::MIN_POSITIVE))
+                    .collect();
+                let listed: Vec<String> = ratios.iter().map(|r| format!("{r:.2}")).collect();
                 println!(
-                    "ratio pn/{other}, {clients} client(s): deliveries/s {:.2}x, \
-                     p50 latency {:.2}x, p99 latency {:.2}x",
-                    p.per_second / d.per_second.max(f64::MIN_POSITIVE),
-                    p.p50_ms / d.p50_ms.max(f64::MIN_POSITIVE),
-                    p.p99_ms / d.p99_ms.max(f64::MIN_POSITIVE)
+                    "ratio pn/{other}, {clients} client(s): deliveries/s {:.2}x median \
+                     (rounds: {})",
+                    median(ratios.iter().copied()),
+                    listed.join(" ")
                 );
             }
         }
     }
     Ok(())
+}
+
+fn median(values: impl Iterator<Item = f64>) -> f64 {
+    let mut v: Vec<f64> = values.collect();
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
 }
 
 /// A server process, stopped on drop (Dovecot through `doveadm stop`).
@@ -467,20 +516,10 @@ fn load(
         })
         .collect();
     latencies.sort_by(f64::total_cmp);
-    let pct = |p: f64| {
-        if latencies.is_empty() {
-            f64::NAN
-        } else {
-            let i = ((latencies.len() as f64 - 1.0) * p).round() as usize;
-            latencies[i.min(latencies.len() - 1)]
-        }
-    };
     Ok(Figures {
         per_second: sent.len() as f64 / elapsed,
-        p50_ms: pct(0.50),
-        p99_ms: pct(0.99),
+        latencies,
         deliveries: sent.len(),
-        pushes: latencies.len(),
     })
 }
 

@@ -134,12 +134,22 @@ pub trait MailboxHost: Send + Sync {
 
 /// Whether a METADATA entry is private to the user or shared (RFC 5464's `/private` and
 /// `/shared` trees).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum AttributeType {
     /// `/private/…`
     Private,
     /// `/shared/…`
     Shared,
+}
+
+impl AttributeType {
+    /// The entry-name prefix in IMAP METADATA (`/private`, `/shared`).
+    pub fn imap_prefix(self) -> &'static str {
+        match self {
+            AttributeType::Private => "/private",
+            AttributeType::Shared => "/shared",
+        }
+    }
 }
 
 /// Plugin settings of one user, `%` variables already expanded

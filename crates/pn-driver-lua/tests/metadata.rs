@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use pn_core::{AttributeType, HostError, MailboxHost, MailboxStatus, UserInfo};
-use pn_metadata::{AttrType, FileStore, Target};
+use pn_metadata::{FileStore, Target};
 use pn_store::{Maildir, NewMessage};
 use pn_userdb::UserRecord;
 use tracing::Level;
@@ -26,13 +26,6 @@ fn target(mailbox: &str) -> Target<'_> {
     }
 }
 
-fn attr(t: AttributeType) -> AttrType {
-    match t {
-        AttributeType::Private => AttrType::Private,
-        AttributeType::Shared => AttrType::Shared,
-    }
-}
-
 fn host_err(e: impl std::fmt::Display) -> HostError {
     HostError::new(e.to_string())
 }
@@ -49,9 +42,7 @@ impl MailboxHost for Host {
         t: AttributeType,
         key: &str,
     ) -> Result<Option<Vec<u8>>, HostError> {
-        self.meta
-            .get(target(mailbox), attr(t), key)
-            .map_err(host_err)
+        self.meta.get(target(mailbox), t, key).map_err(host_err)
     }
 
     fn attribute_set(
@@ -63,7 +54,7 @@ impl MailboxHost for Host {
         value: Option<&[u8]>,
     ) -> Result<(), HostError> {
         self.meta
-            .set(target(mailbox), attr(t), key, value)
+            .set(target(mailbox), t, key, value)
             .map_err(host_err)
     }
 
@@ -74,9 +65,7 @@ impl MailboxHost for Host {
         t: AttributeType,
         prefix: &str,
     ) -> Result<Vec<String>, HostError> {
-        self.meta
-            .list(target(mailbox), attr(t), prefix)
-            .map_err(host_err)
+        self.meta.list(target(mailbox), t, prefix).map_err(host_err)
     }
 }
 
@@ -159,7 +148,7 @@ fn metadata_and_status_reach_the_mail_store() {
         host.meta
             .get(
                 Target::Server,
-                AttrType::Private,
+                AttributeType::Private,
                 "vendor/vendor.dovecot/http-notify"
             )
             .expect("get"),

@@ -40,10 +40,13 @@ pub enum Command {
         /// Its parameters.
         params: MailParams,
     },
-    /// `RCPT TO:<path> params` (ORCPT and NOTIFY are accepted and ignored).
+    /// `RCPT TO:<path> params` (NOTIFY is accepted and ignored).
     Rcpt {
         /// The forward path without `<>` (source routes dropped).
         to: String,
+        /// RFC 3461's `ORCPT=rfc822;<address>`, xtext-decoded; other address types are
+        /// ignored.
+        orcpt: Option<String>,
     },
     /// `DATA`.
     Data,
@@ -181,17 +184,47 @@ fn rcpt(args: &str) -> Result<Command, Reply> {
     if !to.contains('@') {
         return Err(syntax("Invalid TO: Missing domain"));
     }
+    let mut orcpt = None;
     for p in params.split(' ').filter(|p| !p.is_empty()) {
-        let key = p.split_once('=').map_or(p, |(k, _)| k);
-        if !matches!(key.to_ascii_uppercase().as_str(), "ORCPT" | "NOTIFY") {
-            return Err(Reply::new(
-                555,
-                "5.5.4",
-                format!("Unsupported parameter: {key}"),
-            ));
+        let (key, value) = p.split_once('=').unwrap_or((p, ""));
+        match key.to_ascii_uppercase().as_str() {
+            "NOTIFY" => {}
+            "ORCPT" => {
+                let (kind, addr) = value
+                    .split_once(';')
+                    .ok_or_else(|| syntax("Invalid ORCPT parameter"))?;
+                if kind.eq_ignore_ascii_case("rfc822") {
+                    orcpt =
+                        Some(xtext_decode(addr).ok_or_else(|| syntax("Invalid ORCPT parameter"))?);
+                }
+            }
+            _ => {
+                return Err(Reply::new(
+                    555,
+                    "5.5.4",
+                    format!("Unsupported parameter: {key}"),
+                ));
+            }
         }
     }
-    Ok(Command::Rcpt { to })
+    Ok(Command::Rcpt { to, orcpt })
+}
+
+/// RFC 3461 xtext: `+XX` is the byte with hex value XX. `None` for a broken escape or a
+/// result that is not UTF-8.
+fn xtext_decode(s: &str) -> Option<String> {
+    let mut out = Vec::with_capacity(s.len());
+    let mut bytes = s.bytes();
+    while let Some(b) = bytes.next() {
+        if b == b'+' {
+            let hex = [bytes.next()?, bytes.next()?];
+            let hex = std::str::from_utf8(&hex).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+        } else {
+            out.push(b);
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 fn bdat(args: &str) -> Result<Command, Reply> {
@@ -347,9 +380,19 @@ mod tests {
         assert_eq!(
             ok("RCPT TO:<@relay:bob@example.org> ORCPT=rfc822;bob@example.org"),
             Command::Rcpt {
-                to: "bob@example.org".into()
+                to: "bob@example.org".into(),
+                orcpt: Some("bob@example.org".into())
             }
         );
+        assert_eq!(
+            ok("RCPT TO:<b@example.org> NOTIFY=NEVER ORCPT=rfc822;first+2Blast+3Dx@example.org"),
+            Command::Rcpt {
+                to: "b@example.org".into(),
+                orcpt: Some("first+last=x@example.org".into())
+            }
+        );
+        assert!(err("RCPT TO:<b@example.org> ORCPT=rfc822;a+zz@x").starts_with("501"));
+        assert!(err("RCPT TO:<b@example.org> ORCPT=nosemicolon").starts_with("501"));
     }
 
     #[test]

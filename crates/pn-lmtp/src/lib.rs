@@ -5,6 +5,8 @@
 //!   reply texts for malformed commands.
 //! * [`data`]: DATA's dot-unstuffing and BDAT's chunks, to LF line endings.
 //! * [`spool`]: a message in memory up to 128 KiB, beyond that in a temporary file.
+//! * [`trace`]: the `Return-Path`, `Delivered-To` and `Received` headers put in front of
+//!   every message, in Dovecot's format.
 //! * [`server`]: the tokio server — TCP and Unix listeners, a session limit, idle and command
 //!   timeouts, pipelining, one reply per recipient after DATA, graceful shutdown — calling a
 //!   [`Backend`] (on blocking threads) to check recipients and store messages.
@@ -17,7 +19,9 @@ pub mod data;
 mod reply;
 pub mod server;
 pub mod spool;
+pub mod trace;
 
 pub use reply::Reply;
 pub use server::{Backend, Envelope, Listener, Server, ServerConfig};
 pub use spool::Message;
+pub use trace::{DeliveryAddress, TraceSettings};

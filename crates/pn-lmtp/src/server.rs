@@ -4,6 +4,7 @@
 
 use std::future::Future;
 use std::io;
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,6 +17,7 @@ use crate::command::{self, Command, MailParams};
 use crate::data::{DotDecoder, LfConverter};
 use crate::reply::Reply;
 use crate::spool::{Message, Spool};
+use crate::trace::{Trace, TraceRcpt, TraceSettings};
 
 /// How the server behaves.
 #[derive(Debug, Clone)]
@@ -36,6 +38,8 @@ pub struct ServerConfig {
     pub max_recipients: usize,
     /// Where messages larger than [`crate::spool::MEMORY_LIMIT`] are spooled.
     pub spool_dir: PathBuf,
+    /// The trace headers put in front of each message.
+    pub trace: TraceSettings,
 }
 
 impl Default for ServerConfig {
@@ -49,6 +53,7 @@ impl Default for ServerConfig {
             session_limit: 1000,
             max_recipients: 0,
             spool_dir: std::env::temp_dir(),
+            trace: TraceSettings::default(),
         }
     }
 }
@@ -88,16 +93,17 @@ pub enum Listener {
 }
 
 impl Listener {
-    async fn accept(&self) -> io::Result<(Box<dyn Stream>, String)> {
+    /// A connection, its peer for logs, and the peer's address (`None` on a Unix socket).
+    async fn accept(&self) -> io::Result<(Box<dyn Stream>, String, Option<IpAddr>)> {
         match self {
             Listener::Tcp(l) => {
                 let (s, peer) = l.accept().await?;
                 let _ = s.set_nodelay(true);
-                Ok((Box::new(s), peer.to_string()))
+                Ok((Box::new(s), peer.to_string(), Some(peer.ip())))
             }
             Listener::Unix(l) => {
                 let (s, _) = l.accept().await?;
-                Ok((Box::new(s), "unix".to_owned()))
+                Ok((Box::new(s), "unix".to_owned(), None))
             }
         }
     }
@@ -147,7 +153,7 @@ impl<B: Backend> Server<B> {
                         a = listener.accept() => a,
                         _ = stop.changed() => return,
                     };
-                    let (stream, peer) = match accepted {
+                    let (stream, peer, peer_ip) = match accepted {
                         Ok(a) => a,
                         Err(e) => {
                             tracing::error!("accept() failed: {e}");
@@ -160,6 +166,8 @@ impl<B: Backend> Server<B> {
                         backend: Arc::clone(&backend),
                         stop: stop.clone(),
                         peer,
+                        peer_ip,
+                        helo: None,
                     };
                     tokio::spawn(async move {
                         session.run(stream).await;
@@ -182,12 +190,21 @@ struct Session<B: Backend> {
     backend: Arc<B>,
     stop: watch::Receiver<bool>,
     peer: String,
+    peer_ip: Option<IpAddr>,
+    /// LHLO's domain.
+    helo: Option<String>,
+}
+
+/// An accepted recipient: RCPT TO's address and ORCPT.
+struct Rcpt {
+    to: String,
+    orcpt: Option<String>,
 }
 
 /// A transaction in progress.
 struct Transaction<R> {
     envelope: Envelope,
-    recipients: Vec<(String, R)>,
+    recipients: Vec<(Rcpt, R)>,
     bdat: Option<Bdat>,
 }
 
@@ -292,8 +309,9 @@ impl<B: Backend> Session<B> {
                 }
             };
             match command {
-                Command::Lhlo(_) => {
+                Command::Lhlo(domain) => {
                     txn = None;
+                    self.helo = Some(domain);
                     send(writer, &self.capabilities()).await?;
                 }
                 Command::Mail { from, params } => {
@@ -319,8 +337,8 @@ impl<B: Backend> Session<B> {
                     };
                     send(writer, &reply).await?;
                 }
-                Command::Rcpt { to } => {
-                    let reply = self.rcpt(txn.as_mut(), to).await;
+                Command::Rcpt { to, orcpt } => {
+                    let reply = self.rcpt(txn.as_mut(), Rcpt { to, orcpt }).await;
                     send(writer, &reply).await?;
                 }
                 Command::Data => {
@@ -338,10 +356,10 @@ impl<B: Backend> Session<B> {
                         send(writer, &reply).await?;
                         continue;
                     };
-                    let _ = t;
+                    let headers = self.trace_headers(t);
                     send(writer, &Reply::new(354, "", "OK")).await?;
                     writer.flush().await?;
-                    let received = self.receive_data(reader).await?;
+                    let received = self.receive_data(reader, &headers).await?;
                     let Some(t) = txn.take() else { continue };
                     match received {
                         Ok(message) => {
@@ -393,7 +411,31 @@ impl<B: Backend> Session<B> {
         }
     }
 
-    async fn rcpt(&self, txn: Option<&mut Transaction<B::Recipient>>, to: String) -> Reply {
+    /// The trace headers of a transaction whose recipients are all known.
+    fn trace_headers(&self, t: &Transaction<B::Recipient>) -> Vec<u8> {
+        let rcpts: Vec<TraceRcpt<'_>> = t
+            .recipients
+            .iter()
+            .map(|(r, _)| TraceRcpt {
+                to: &r.to,
+                orcpt: r.orcpt.as_deref(),
+            })
+            .collect();
+        Trace {
+            settings: self.config.trace,
+            hostname: &self.config.hostname,
+            helo: self.helo.as_deref(),
+            peer: self.peer_ip,
+            id: &t.envelope.id,
+            from: &t.envelope.from,
+            rcpts: &rcpts,
+            now: time::OffsetDateTime::now_utc(),
+        }
+        .headers()
+        .into_bytes()
+    }
+
+    async fn rcpt(&self, txn: Option<&mut Transaction<B::Recipient>>, rcpt: Rcpt) -> Reply {
         let Some(t) = txn else {
             return Reply::new(503, "5.5.0", "MAIL needed first");
         };
@@ -403,7 +445,7 @@ impl<B: Backend> Session<B> {
         if self.config.max_recipients != 0 && t.recipients.len() >= self.config.max_recipients {
             return Reply::new(451, "4.5.3", "Too many recipients");
         }
-        if !to.is_ascii() && !t.envelope.params.smtputf8 {
+        if !rcpt.to.is_ascii() && !t.envelope.params.smtputf8 {
             return Reply::new(
                 553,
                 "5.6.7",
@@ -411,10 +453,10 @@ impl<B: Backend> Session<B> {
             );
         }
         let backend = Arc::clone(&self.backend);
-        let address = to.clone();
+        let address = rcpt.to.clone();
         match tokio::task::spawn_blocking(move || backend.recipient(&address)).await {
             Ok(Ok(r)) => {
-                t.recipients.push((to, r));
+                t.recipients.push((rcpt, r));
                 Reply::new(250, "2.1.5", "OK")
             }
             Ok(Err(reply)) => reply,
@@ -427,12 +469,16 @@ impl<B: Backend> Session<B> {
 
     /// Reads DATA's body. The outer error ends the session; the inner one is DATA's single
     /// failure reply.
-    async fn receive_data(&self, reader: &mut Reader) -> io::Result<Result<Message, Reply>> {
+    async fn receive_data(
+        &self,
+        reader: &mut Reader,
+        headers: &[u8],
+    ) -> io::Result<Result<Message, Reply>> {
         let started = Instant::now();
         let mut decoder = DotDecoder::new();
         let mut spool = Spool::new(&self.config.spool_dir, self.config.max_message_size);
         let mut out = Vec::with_capacity(64 * 1024);
-        let mut write_error = None;
+        let mut write_error = spool.write(headers).err();
         loop {
             let deadline = self
                 .config
@@ -494,12 +540,23 @@ impl<B: Backend> Session<B> {
             }
             Some(t) => t.bdat.as_ref().and_then(|b| b.failed.clone()),
         };
-        let mut sink = match (&refusal, txn.as_mut()) {
-            (None, Some(t)) => Some(t.bdat.get_or_insert_with(|| Bdat {
-                spool: Spool::new(&self.config.spool_dir, self.config.max_message_size),
+        if refusal.is_none()
+            && let Some(t) = txn.as_mut()
+            && t.bdat.is_none()
+        {
+            let mut spool = Spool::new(&self.config.spool_dir, self.config.max_message_size);
+            let failed = spool.write(&self.trace_headers(t)).err().map(|e| {
+                tracing::error!("Failed to spool the message: {e}");
+                Reply::new(451, "4.3.0", "Temporary internal failure")
+            });
+            t.bdat = Some(Bdat {
+                spool,
                 lf: LfConverter::new(),
-                failed: None,
-            })),
+                failed,
+            });
+        }
+        let mut sink = match (&refusal, txn.as_mut()) {
+            (None, Some(t)) => t.bdat.as_mut(),
             _ => None,
         };
         let started = Instant::now();

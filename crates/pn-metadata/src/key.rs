@@ -5,51 +5,29 @@
 /// prefix.
 pub const SERVER_PREFIX: &str = "vendor/vendor.dovecot/pvt/server/";
 
-/// The ox driver's enablement key as stored (`/private/vendor/vendor.dovecot/http-notify` of
-/// the server, spec §5.2).
-pub const OX_METADATA_KEY: &str =
-    "vendor/vendor.dovecot/pvt/server/vendor/vendor.dovecot/http-notify";
+pub use pn_core::AttributeType;
 
-/// Private (per user) or shared (per mailbox) attribute.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum AttrType {
-    /// `/private/…`, stored under `priv/<GUID>/`.
-    Private,
-    /// `/shared/…`, stored under `shared/<GUID>/`.
-    Shared,
-}
-
-impl AttrType {
-    /// The dictionary prefix (`priv/`, `shared/`).
-    pub fn dict_prefix(self) -> &'static str {
-        match self {
-            AttrType::Private => "priv/",
-            AttrType::Shared => "shared/",
-        }
-    }
-
-    /// The IMAP prefix (`/private`, `/shared`).
-    pub fn imap_prefix(self) -> &'static str {
-        match self {
-            AttrType::Private => "/private",
-            AttrType::Shared => "/shared",
-        }
+/// The dictionary prefix an attribute type is stored under (`priv/`, `shared/`).
+pub(crate) fn dict_prefix(attr_type: AttributeType) -> &'static str {
+    match attr_type {
+        AttributeType::Private => "priv/",
+        AttributeType::Shared => "shared/",
     }
 }
 
 /// Splits a doveadm key argument: lower-cased, then `/private/<k>`, `/shared/<k>`, or
 /// `/private` / `/shared` alone (key `""`). `None` for anything else (doveadm's "Must begin
 /// with /private or /shared"). Returns the lower-cased argument too, for the error message.
-pub fn parse_doveadm_key(arg: &str) -> Result<(AttrType, String), String> {
+pub fn parse_doveadm_key(arg: &str) -> Result<(AttributeType, String), String> {
     let lower = arg.to_ascii_lowercase();
     if let Some(k) = lower.strip_prefix("/private/") {
-        Ok((AttrType::Private, k.to_owned()))
+        Ok((AttributeType::Private, k.to_owned()))
     } else if let Some(k) = lower.strip_prefix("/shared/") {
-        Ok((AttrType::Shared, k.to_owned()))
+        Ok((AttributeType::Shared, k.to_owned()))
     } else if lower == "/private" {
-        Ok((AttrType::Private, String::new()))
+        Ok((AttributeType::Private, String::new()))
     } else if lower == "/shared" {
-        Ok((AttrType::Shared, String::new()))
+        Ok((AttributeType::Shared, String::new()))
     } else {
         Err(lower)
     }
@@ -68,7 +46,7 @@ pub enum InternalRank {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct InternalAttribute {
     /// Private or shared.
-    pub attr_type: AttrType,
+    pub attr_type: AttributeType,
     /// The key as stored.
     pub key: &'static str,
     /// Its rank.
@@ -78,34 +56,37 @@ pub struct InternalAttribute {
 /// Dovecot's internal attributes, sorted by type then key as Dovecot keeps them.
 pub const INTERNAL_ATTRIBUTES: [InternalAttribute; 5] = [
     InternalAttribute {
-        attr_type: AttrType::Private,
+        attr_type: AttributeType::Private,
         key: "comment",
         rank: InternalRank::Default,
     },
     InternalAttribute {
-        attr_type: AttrType::Private,
+        attr_type: AttributeType::Private,
         key: "specialuse",
         rank: InternalRank::Authority,
     },
     InternalAttribute {
-        attr_type: AttrType::Shared,
+        attr_type: AttributeType::Shared,
         key: "comment",
         rank: InternalRank::Default,
     },
     InternalAttribute {
-        attr_type: AttrType::Shared,
+        attr_type: AttributeType::Shared,
         key: "vendor/vendor.dovecot/pvt/server/admin",
         rank: InternalRank::Authority,
     },
     InternalAttribute {
-        attr_type: AttrType::Shared,
+        attr_type: AttributeType::Shared,
         key: "vendor/vendor.dovecot/pvt/server/comment",
         rank: InternalRank::Authority,
     },
 ];
 
 /// The internal attribute `key` of this type, if it is one.
-pub fn internal_attribute(attr_type: AttrType, key: &str) -> Option<&'static InternalAttribute> {
+pub fn internal_attribute(
+    attr_type: AttributeType,
+    key: &str,
+) -> Option<&'static InternalAttribute> {
     INTERNAL_ATTRIBUTES
         .iter()
         .find(|a| a.attr_type == attr_type && a.key == key)
@@ -114,7 +95,11 @@ pub fn internal_attribute(attr_type: AttrType, key: &str) -> Option<&'static Int
 /// The internal attribute names a listing under `prefix` adds (relative to `prefix`), as
 /// `mailbox_internal_attributes_get` computes them with a dictionary configured. Internal
 /// server attributes only appear on the user's INBOX.
-pub fn internal_keys_under(attr_type: AttrType, prefix: &str, is_inbox: bool) -> Vec<&'static str> {
+pub fn internal_keys_under(
+    attr_type: AttributeType,
+    prefix: &str,
+    is_inbox: bool,
+) -> Vec<&'static str> {
     let bare = prefix.strip_suffix('/').unwrap_or(prefix);
     let mut out = Vec::new();
     for attr in INTERNAL_ATTRIBUTES
@@ -159,15 +144,15 @@ mod tests {
     fn doveadm_keys_are_lower_cased_and_split() {
         assert_eq!(
             parse_doveadm_key("/PRIVATE/Vendor/X"),
-            Ok((AttrType::Private, "vendor/x".to_owned()))
+            Ok((AttributeType::Private, "vendor/x".to_owned()))
         );
         assert_eq!(
             parse_doveadm_key("/shared"),
-            Ok((AttrType::Shared, String::new()))
+            Ok((AttributeType::Shared, String::new()))
         );
         assert_eq!(
             parse_doveadm_key("/private/"),
-            Ok((AttrType::Private, String::new()))
+            Ok((AttributeType::Private, String::new()))
         );
         assert_eq!(parse_doveadm_key("/Public/x"), Err("/public/x".to_owned()));
     }
@@ -175,16 +160,16 @@ mod tests {
     #[test]
     fn internal_server_keys_appear_under_the_server_prefix_on_inbox_only() {
         assert_eq!(
-            internal_keys_under(AttrType::Shared, SERVER_PREFIX, true),
+            internal_keys_under(AttributeType::Shared, SERVER_PREFIX, true),
             vec!["admin", "comment"]
         );
-        assert!(internal_keys_under(AttrType::Shared, SERVER_PREFIX, false).is_empty());
+        assert!(internal_keys_under(AttributeType::Shared, SERVER_PREFIX, false).is_empty());
         assert_eq!(
-            internal_keys_under(AttrType::Private, "", false),
+            internal_keys_under(AttributeType::Private, "", false),
             vec!["comment", "specialuse"]
         );
         assert_eq!(
-            internal_keys_under(AttrType::Shared, "", false),
+            internal_keys_under(AttributeType::Shared, "", false),
             vec!["comment"]
         );
     }

@@ -29,7 +29,7 @@ pub mod maildir;
 mod store;
 
 pub use error::{ErrorKind, MetadataError};
-pub use key::AttrType;
+pub use key::AttributeType;
 pub use maildir::{MailLocation, MailboxGuids, MaildirGuids};
 pub use store::{DEFAULT_ATTRIBUTE_DICT, FileStore, Target};
 
@@ -104,7 +104,7 @@ impl MetadataStore {
     pub fn get(
         &self,
         target: Target<'_>,
-        attr_type: AttrType,
+        attr_type: AttributeType,
         key: &str,
     ) -> Result<Option<Vec<u8>>, MetadataError> {
         match self {
@@ -117,7 +117,7 @@ impl MetadataStore {
     pub fn set(
         &self,
         target: Target<'_>,
-        attr_type: AttrType,
+        attr_type: AttributeType,
         key: &str,
         value: Option<&[u8]>,
     ) -> Result<(), MetadataError> {
@@ -131,7 +131,7 @@ impl MetadataStore {
     pub fn list(
         &self,
         target: Target<'_>,
-        attr_type: AttrType,
+        attr_type: AttributeType,
         prefix: &str,
     ) -> Result<Vec<String>, MetadataError> {
         match self {
@@ -143,7 +143,7 @@ impl MetadataStore {
 
 /// `MailboxHost::attribute_get` for a user's store: a private attribute of `mailbox`, or of the
 /// server when `mailbox` is `""`. For the server, `key` may be given as the IMAP entry
-/// (`vendor/vendor.dovecot/http-notify`) or as stored ([`key::OX_METADATA_KEY`]).
+/// (`vendor/vendor.dovecot/http-notify`) or as stored, under [`key::SERVER_PREFIX`].
 pub fn host_attribute_get(
     store: &MetadataStore,
     mailbox: &str,
@@ -151,8 +151,8 @@ pub fn host_attribute_get(
 ) -> Result<Option<Vec<u8>>, MetadataError> {
     if mailbox.is_empty() {
         let bare = key.strip_prefix(key::SERVER_PREFIX).unwrap_or(key);
-        store.get(Target::Server, AttrType::Private, bare)
+        store.get(Target::Server, AttributeType::Private, bare)
     } else {
-        store.get(Target::Mailbox(mailbox), AttrType::Private, key)
+        store.get(Target::Mailbox(mailbox), AttributeType::Private, key)
     }
 }

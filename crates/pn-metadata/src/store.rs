@@ -7,7 +7,8 @@ use pn_userdb::UserRecord;
 use crate::MetadataError;
 use crate::dict::{DictChange, FileDict};
 use crate::key::{
-    AttrType, InternalRank, SERVER_PREFIX, internal_attribute, internal_keys_under, merge_internal,
+    AttributeType, InternalRank, SERVER_PREFIX, internal_attribute, internal_keys_under,
+    merge_internal,
 };
 use crate::maildir::{MailLocation, MailboxGuids, MaildirGuids, guid_to_hex, is_inbox};
 
@@ -110,13 +111,13 @@ impl<G: MailboxGuids> FileStore<G> {
     fn dict_key(
         &self,
         mailbox: &str,
-        attr_type: AttrType,
+        attr_type: AttributeType,
         key: &str,
     ) -> Result<String, MetadataError> {
         let guid = self.guids.guid(&self.location, mailbox)?;
         Ok(format!(
             "{}{}/{key}",
-            attr_type.dict_prefix(),
+            crate::key::dict_prefix(attr_type),
             guid_to_hex(&guid)
         ))
     }
@@ -132,7 +133,7 @@ impl<G: MailboxGuids> FileStore<G> {
     pub fn get(
         &self,
         target: Target<'_>,
-        attr_type: AttrType,
+        attr_type: AttributeType,
         key: &str,
     ) -> Result<Option<Vec<u8>>, MetadataError> {
         let key = target.stored_key(key);
@@ -158,7 +159,7 @@ impl<G: MailboxGuids> FileStore<G> {
     pub fn set(
         &self,
         target: Target<'_>,
-        attr_type: AttrType,
+        attr_type: AttributeType,
         key: &str,
         value: Option<&[u8]>,
     ) -> Result<(), MetadataError> {
@@ -194,7 +195,7 @@ impl<G: MailboxGuids> FileStore<G> {
     pub fn list(
         &self,
         target: Target<'_>,
-        attr_type: AttrType,
+        attr_type: AttributeType,
         prefix: &str,
     ) -> Result<Vec<String>, MetadataError> {
         let prefix = target.stored_key(prefix);

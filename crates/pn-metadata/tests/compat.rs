@@ -5,7 +5,7 @@
 use std::fs;
 use std::path::Path;
 
-use pn_metadata::{AttrType, FileStore, Target};
+use pn_metadata::{AttributeType, FileStore, Target};
 use pn_userdb::UserRecord;
 
 const GUID: &str = "8d5a8631581b0b6b4a1d000083ecc375";
@@ -120,7 +120,7 @@ fn listing_follows_dovecots_order_with_internal_attributes_last() {
     .expect("dict");
     let inbox = Target::Mailbox("INBOX");
     assert_eq!(
-        s.list(inbox, AttrType::Private, "").expect("list"),
+        s.list(inbox, AttributeType::Private, "").expect("list"),
         vec![
             "vendor/vendor.dovecot/pvt/server/vendor/vendor.dovecot/http-notify",
             "comment",
@@ -128,7 +128,7 @@ fn listing_follows_dovecots_order_with_internal_attributes_last() {
         ]
     );
     assert_eq!(
-        s.list(inbox, AttrType::Shared, "").expect("list"),
+        s.list(inbox, AttributeType::Shared, "").expect("list"),
         vec![
             "vendor/vendor.dovecot/pvt/server/vendor/vendor.example/flag",
             "comment",
@@ -137,7 +137,8 @@ fn listing_follows_dovecots_order_with_internal_attributes_last() {
         ]
     );
     assert_eq!(
-        s.list(Target::Server, AttrType::Private, "").expect("list"),
+        s.list(Target::Server, AttributeType::Private, "")
+            .expect("list"),
         vec!["vendor/vendor.dovecot/http-notify"]
     );
 }
@@ -151,7 +152,10 @@ fn get_reads_values_with_tabs_and_empty_values() {
         data("dovecot-attributes.after-empty-and-tab.txt"),
     )
     .expect("dict");
-    let get = |k: &str| s.get(Target::Server, AttrType::Private, k).expect("get");
+    let get = |k: &str| {
+        s.get(Target::Server, AttributeType::Private, k)
+            .expect("get")
+    };
     assert_eq!(
         get("vendor/vendor.dovecot/multi"),
         Some(b"user=1@2\tx=y".to_vec())
@@ -160,8 +164,13 @@ fn get_reads_values_with_tabs_and_empty_values() {
     assert_eq!(get("vendor/vendor.dovecot/nonexistent"), None);
     let any = pn_metadata::MetadataStore::File(s);
     assert_eq!(
-        pn_metadata::host_attribute_get(&any, "", pn_metadata::key::OX_METADATA_KEY)
-            .expect("host get"),
+        // The ox driver asks with the key as stored (pn_driver_ox::METADATA_KEY).
+        pn_metadata::host_attribute_get(
+            &any,
+            "",
+            "vendor/vendor.dovecot/pvt/server/vendor/vendor.dovecot/http-notify"
+        )
+        .expect("host get"),
         Some(b"user=11@3".to_vec())
     );
 }
@@ -171,7 +180,7 @@ fn internal_authority_attributes_cannot_be_set() {
     let home = tempfile::tempdir().expect("tempdir");
     let s = store(home.path());
     let err = s
-        .set(Target::Server, AttrType::Shared, "admin", Some(b"x"))
+        .set(Target::Server, AttributeType::Shared, "admin", Some(b"x"))
         .expect_err("read-only");
     assert_eq!(
         err.to_string(),

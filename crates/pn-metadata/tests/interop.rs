@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output};
 use std::time::{Duration, Instant};
 
-use pn_metadata::{AttrType, FileStore, Target};
+use pn_metadata::{AttributeType, FileStore, Target};
 use pn_userdb::UserRecord;
 
 /// The mail user's uid/gid (`nobody`/`nogroup`).
@@ -194,7 +194,7 @@ fn pn_and_doveadm_read_each_others_writes() {
     alice
         .set(
             Target::Server,
-            AttrType::Private,
+            AttributeType::Private,
             "vendor/vendor.dovecot/http-notify",
             Some(b"user=11@3"),
         )
@@ -202,7 +202,7 @@ fn pn_and_doveadm_read_each_others_writes() {
     alice
         .set(
             Target::Mailbox("INBOX"),
-            AttrType::Shared,
+            AttributeType::Shared,
             "comment",
             Some(TRICKY.as_bytes()),
         )
@@ -210,7 +210,7 @@ fn pn_and_doveadm_read_each_others_writes() {
     alice
         .set(
             Target::Server,
-            AttrType::Private,
+            AttributeType::Private,
             "vendor/vendor.dovecot/empty",
             Some(b""),
         )
@@ -287,8 +287,10 @@ fn pn_and_doveadm_read_each_others_writes() {
             "/private/vendor/vendor.dovecot/empty",
         ],
     );
-    let server =
-        |s: &FileStore, k: &str| s.get(Target::Server, AttrType::Private, k).expect("pn get");
+    let server = |s: &FileStore, k: &str| {
+        s.get(Target::Server, AttributeType::Private, k)
+            .expect("pn get")
+    };
     assert_eq!(
         server(&alice, "vendor/vendor.dovecot/other"),
         Some(TRICKY.as_bytes().to_vec())
@@ -321,7 +323,7 @@ fn pn_and_doveadm_read_each_others_writes() {
     );
     bob.set(
         Target::Server,
-        AttrType::Private,
+        AttributeType::Private,
         "vendor/vendor.dovecot/http-notify",
         Some(TRICKY.as_bytes()),
     )
@@ -487,28 +489,28 @@ fn imap_backend_talks_to_dovecot_imap() {
     alice
         .set(
             Target::Server,
-            AttrType::Private,
+            AttributeType::Private,
             NOTIFY,
             Some(b"user=11@3"),
         )
         .expect("imap set");
     assert_eq!(
         alice
-            .get(Target::Server, AttrType::Private, NOTIFY)
+            .get(Target::Server, AttributeType::Private, NOTIFY)
             .expect("imap get"),
         Some(b"user=11@3".to_vec())
     );
     alice
         .set(
             Target::Mailbox("INBOX"),
-            AttrType::Shared,
+            AttributeType::Shared,
             "comment",
             Some(TRICKY.as_bytes()),
         )
         .expect("imap set tricky");
     assert_eq!(
         alice
-            .get(Target::Mailbox("INBOX"), AttrType::Shared, "comment")
+            .get(Target::Mailbox("INBOX"), AttributeType::Shared, "comment")
             .expect("imap get"),
         Some(TRICKY.as_bytes().to_vec())
     );
@@ -517,7 +519,7 @@ fn imap_backend_talks_to_dovecot_imap() {
     alice
         .set(
             Target::Server,
-            AttrType::Private,
+            AttributeType::Private,
             "vendor/pn/big",
             Some(big.as_bytes()),
         )
@@ -563,20 +565,24 @@ fn imap_backend_talks_to_dovecot_imap() {
         alice
             .get(
                 Target::Server,
-                AttrType::Private,
+                AttributeType::Private,
                 "vendor/vendor.dovecot/other"
             )
             .expect("imap get"),
         Some(TRICKY.as_bytes().to_vec())
     );
     let keys = alice
-        .list(Target::Server, AttrType::Private, "")
+        .list(Target::Server, AttributeType::Private, "")
         .expect("imap list");
     for k in [NOTIFY, "vendor/vendor.dovecot/other", "vendor/pn/big"] {
         assert!(keys.iter().any(|x| x == k), "{k} not in {keys:?}");
     }
     let keys = alice
-        .list(Target::Server, AttrType::Private, "vendor/vendor.dovecot/")
+        .list(
+            Target::Server,
+            AttributeType::Private,
+            "vendor/vendor.dovecot/",
+        )
         .expect("imap list");
     assert!(keys.iter().any(|x| x == "http-notify"), "{keys:?}");
     assert!(!keys.iter().any(|x| x.contains("big")), "{keys:?}");
@@ -585,7 +591,7 @@ fn imap_backend_talks_to_dovecot_imap() {
     alice
         .set(
             Target::Server,
-            AttrType::Private,
+            AttributeType::Private,
             "vendor/vendor.dovecot/other",
             None,
         )
@@ -598,7 +604,7 @@ fn imap_backend_talks_to_dovecot_imap() {
         alice
             .get(
                 Target::Server,
-                AttrType::Private,
+                AttributeType::Private,
                 "vendor/vendor.dovecot/other"
             )
             .expect("imap get"),
@@ -610,7 +616,7 @@ fn imap_backend_talks_to_dovecot_imap() {
     alice
         .set(
             Target::Mailbox("B\u{e4}r"),
-            AttrType::Private,
+            AttributeType::Private,
             "comment",
             Some(b"caf\xc3\xa9"),
         )
@@ -620,7 +626,7 @@ fn imap_backend_talks_to_dovecot_imap() {
         "caf\u{e9}\n".as_bytes()
     );
     let missing = alice
-        .get(Target::Mailbox("Nope"), AttrType::Private, "comment")
+        .get(Target::Mailbox("Nope"), AttributeType::Private, "comment")
         .expect_err("missing mailbox");
     assert!(
         matches!(missing, MetadataError::MailboxNotFound { .. }),
@@ -633,7 +639,7 @@ fn imap_backend_talks_to_dovecot_imap() {
     wrong.password = "nope".to_owned();
     let err = ImapStore::for_user(&wrong, &alice_rec)
         .expect("store")
-        .get(Target::Server, AttrType::Private, NOTIFY)
+        .get(Target::Server, AttributeType::Private, NOTIFY)
         .expect_err("bad password");
     assert_eq!(err.kind(), ErrorKind::Perm, "{err}");
 
@@ -645,7 +651,7 @@ fn imap_backend_talks_to_dovecot_imap() {
     let bob = ImapStore::for_user(&master, &bob_rec).expect("store");
     bob.set(
         Target::Server,
-        AttrType::Private,
+        AttributeType::Private,
         NOTIFY,
         Some(b"user=22@5"),
     )
@@ -662,7 +668,7 @@ fn imap_backend_talks_to_dovecot_imap() {
     master.auth_mech = AuthMech::Login;
     let bob = ImapStore::for_user(&master, &bob_rec).expect("store");
     assert_eq!(
-        bob.get(Target::Server, AttrType::Private, NOTIFY)
+        bob.get(Target::Server, AttributeType::Private, NOTIFY)
             .expect("master get"),
         Some(b"user=22@5".to_vec())
     );
@@ -675,7 +681,7 @@ fn imap_backend_talks_to_dovecot_imap() {
         tls.ssl_ca_file = Some(ca.clone());
         let s = ImapStore::for_user(&tls, &alice_rec).expect("store");
         assert_eq!(
-            s.get(Target::Server, AttrType::Private, NOTIFY)
+            s.get(Target::Server, AttributeType::Private, NOTIFY)
                 .expect("starttls get"),
             Some(b"user=11@3".to_vec())
         );
@@ -685,7 +691,7 @@ fn imap_backend_talks_to_dovecot_imap() {
         let s = ImapStore::for_user(&tls, &alice_rec).expect("store");
         s.set(
             Target::Server,
-            AttrType::Private,
+            AttributeType::Private,
             "vendor/pn/tls",
             Some(TRICKY.as_bytes()),
         )
@@ -698,7 +704,7 @@ fn imap_backend_talks_to_dovecot_imap() {
         tls.ssl_ca_file = None;
         let err = ImapStore::for_user(&tls, &alice_rec)
             .expect("store")
-            .get(Target::Server, AttrType::Private, NOTIFY)
+            .get(Target::Server, AttributeType::Private, NOTIFY)
             .expect_err("untrusted certificate");
         assert!(err.to_string().contains("TLS"), "{err}");
     } else {

@@ -114,10 +114,6 @@ pub(crate) struct Locked<'f, 's> {
     pub(crate) keywords: Keywords,
     lock: Option<Dotlock>,
     pub(crate) dirty: bool,
-    /// While the file on disk holds exactly the first N records of `view.uidlist` (and
-    /// nothing else has changed), new records can be appended to it as Dovecot does, instead
-    /// of rewriting the file.
-    on_disk: Option<usize>,
 }
 
 impl<'s> Folder<'s> {
@@ -194,26 +190,33 @@ impl<'s> Folder<'s> {
     fn scan(&self) -> Result<HashMap<String, FileLoc>> {
         let mut files = HashMap::new();
         for sub in [Sub::New, Sub::Cur] {
-            let dir = self.path.join(sub.dir());
-            let entries = match fs::read_dir(&dir) {
-                Ok(e) => e,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                    return Err(StoreError::MailboxNotFound(self.name.vname.clone()));
-                }
-                Err(e) => return Err(StoreError::io("opendir", &dir, e)),
-            };
-            for entry in entries {
-                let entry = entry.map_err(|e| StoreError::io("readdir", &dir, e))?;
-                let Ok(name) = entry.file_name().into_string() else {
-                    continue;
-                };
-                if name.starts_with('.') {
-                    continue;
-                }
+            self.list(sub, |name| {
                 files.insert(filename::base(&name).to_owned(), FileLoc { sub, name });
-            }
+            })?;
         }
         Ok(files)
+    }
+
+    /// Calls `each` with the name of every message file in `new/` or `cur/` (dot files and
+    /// names that are not UTF-8 are not messages).
+    pub(crate) fn list(&self, sub: Sub, mut each: impl FnMut(String)) -> Result<()> {
+        let dir = self.path.join(sub.dir());
+        let entries = match fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(StoreError::MailboxNotFound(self.name.vname.clone()));
+            }
+            Err(e) => return Err(StoreError::io("opendir", &dir, e)),
+        };
+        for entry in entries {
+            let entry = entry.map_err(|e| StoreError::io("readdir", &dir, e))?;
+            if let Ok(name) = entry.file_name().into_string()
+                && !name.starts_with('.')
+            {
+                each(name);
+            }
+        }
+        Ok(())
     }
 
     /// Reads the folder without locking. When files without UIDs are found (or no uidlist
@@ -234,18 +237,23 @@ impl<'s> Folder<'s> {
         Ok(locked.into_view())
     }
 
+    /// Takes the uidlist's dotlock, which serialises every change to the folder.
+    pub(crate) fn acquire_uidlist_lock(&self) -> Result<Dotlock> {
+        Dotlock::acquire(
+            &self.uidlist_path(),
+            &self.store.options.lock,
+            self.perms(),
+            &self.store.hostname,
+        )
+    }
+
     /// Locks the uidlist and syncs: reads it (or starts a new one), scans the directories,
     /// drops records whose file is gone and gives UIDs to files that have none.
     pub(crate) fn lock(&self) -> Result<Locked<'_, 's>> {
         if !self.exists() {
             return Err(StoreError::MailboxNotFound(self.name.vname.clone()));
         }
-        let lock = Dotlock::acquire(
-            &self.uidlist_path(),
-            &self.store.options.lock,
-            self.perms(),
-            &self.store.hostname,
-        )?;
+        let lock = self.acquire_uidlist_lock()?;
         let (uidlist, mut dirty) = match self.read_uidlist()? {
             // A last line without its newline is an append cut short by a crash: the file
             // is rewritten without it (its message gets a UID again below).
@@ -278,14 +286,12 @@ impl<'s> Folder<'s> {
         }
         let keywords = self.read_keywords()?;
         self.clean_tmp();
-        let on_disk = (!dirty).then_some(uidlist.records.len());
         Ok(Locked {
             folder: self,
             view: View { uidlist, files },
             keywords,
             lock: Some(lock),
             dirty,
-            on_disk,
         })
     }
 
@@ -318,26 +324,6 @@ impl<'s> Folder<'s> {
 impl Locked<'_, '_> {
     /// Writes the uidlist if it changed (`dovecot-uidlist.tmp` renamed over it, as Dovecot's
     /// `maildir_uidlist_recreate`). The lock stays held.
-    /// Makes the records assigned since the lock was taken durable: appended to the file
-    /// (one write and an fsync) when it is otherwise unchanged, else a full rewrite.
-    pub(crate) fn append_uidlist(&mut self) -> Result<()> {
-        let records = self.view.uidlist.records.len();
-        match self.on_disk {
-            Some(n) if !self.dirty && n <= records => {
-                let mut lines = String::new();
-                self.view.uidlist.records_text(n, &mut lines);
-                let path = self.folder.uidlist_path();
-                fsutil::append_file(&path, lines.as_bytes())?;
-                self.on_disk = Some(records);
-                Ok(())
-            }
-            _ => {
-                self.dirty = true;
-                self.write_uidlist()
-            }
-        }
-    }
-
     pub(crate) fn write_uidlist(&mut self) -> Result<()> {
         if !self.dirty {
             return Ok(());
@@ -351,42 +337,17 @@ impl Locked<'_, '_> {
             self.folder.perms(),
         )?;
         self.dirty = false;
-        self.on_disk = Some(self.view.uidlist.records.len());
         Ok(())
-    }
-
-    /// Writes the keyword table under its own dotlock.
-    pub(crate) fn write_keywords(&self) -> Result<()> {
-        let path = self.folder.path.join(KEYWORDS);
-        let settings = crate::LockSettings {
-            timeout: self.folder.store.options.lock.timeout,
-            stale_timeout: Duration::from_secs(120),
-        };
-        let lock = Dotlock::acquire(
-            &path,
-            &settings,
-            self.folder.perms(),
-            &self.folder.store.hostname,
-        )?;
-        lock.replace(self.keywords.to_text().as_bytes())
     }
 
     /// Keyword indexes for names, adding new names to the table (written at once).
     pub(crate) fn keyword_indexes(&mut self, names: &[String]) -> Result<Vec<u8>> {
-        let mut idx = Vec::with_capacity(names.len());
-        let mut changed = false;
-        for n in names {
-            let (i, added) = self.keywords.get_or_add(n)?;
-            changed |= added;
-            if !idx.contains(&i) {
-                idx.push(i);
-            }
-        }
-        if changed {
-            self.write_keywords()?;
-        }
-        idx.sort_unstable();
-        Ok(idx)
+        keyword_indexes(self.folder, &mut self.keywords, names)
+    }
+
+    /// Gives up the view, keeping the lock (for a save that goes on from here).
+    pub(crate) fn into_lock(mut self) -> (Option<Dotlock>, Keywords) {
+        (self.lock.take(), std::mem::take(&mut self.keywords))
     }
 
     /// Releases the lock (after writing a changed uidlist).
@@ -405,6 +366,39 @@ impl Locked<'_, '_> {
             },
         )
     }
+}
+
+/// Keyword indexes for names, adding new names to `keywords` and writing the table at once.
+pub(crate) fn keyword_indexes(
+    folder: &Folder<'_>,
+    keywords: &mut Keywords,
+    names: &[String],
+) -> Result<Vec<u8>> {
+    let mut idx = Vec::with_capacity(names.len());
+    let mut changed = false;
+    for n in names {
+        let (i, added) = keywords.get_or_add(n)?;
+        changed |= added;
+        if !idx.contains(&i) {
+            idx.push(i);
+        }
+    }
+    if changed {
+        write_keywords(folder, keywords)?;
+    }
+    idx.sort_unstable();
+    Ok(idx)
+}
+
+/// Writes the keyword table under its own dotlock.
+fn write_keywords(folder: &Folder<'_>, keywords: &Keywords) -> Result<()> {
+    let path = folder.path.join(KEYWORDS);
+    let settings = crate::LockSettings {
+        timeout: folder.store.options.lock.timeout,
+        stale_timeout: Duration::from_secs(120),
+    };
+    let lock = Dotlock::acquire(&path, &settings, folder.perms(), &folder.store.hostname)?;
+    lock.replace(keywords.to_text().as_bytes())
 }
 
 /// Virtual size: the size with every bare LF counted as CRLF.

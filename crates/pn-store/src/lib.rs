@@ -40,6 +40,8 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod append;
+mod cache;
 mod dotlock;
 mod error;
 mod filename;
@@ -61,6 +63,7 @@ use std::time::SystemTime;
 use pn_core::{HostError, MailboxHost, MailboxStatus, UserInfo};
 use pn_event::{MailFlags, MessageSource};
 
+pub use cache::{CacheStats, StatusCache};
 pub use dotlock::LockSettings;
 pub use error::{ErrorKind, Result, StoreError};
 pub use messages::SPOOLED_SOURCE_LIMIT;
@@ -116,6 +119,9 @@ pub struct StoreOptions {
     pub hostname: Option<String>,
     /// Builds MessageNew/MessageAppend content sources.
     pub sources: Arc<dyn SourceFactory>,
+    /// Keeps what [`Maildir::status`] read, so the next call rereads only what changed
+    /// (shared by clones of these options); `None` recounts from scratch every time.
+    pub status_cache: Option<Arc<StatusCache>>,
     /// Called at each [`SaveStep`]; tests use it to simulate a crash.
     #[doc(hidden)]
     pub save_hook: Option<Arc<dyn Fn(SaveStep) + Send + Sync>>,
@@ -127,6 +133,7 @@ impl Default for StoreOptions {
             lock: LockSettings::default(),
             hostname: None,
             sources: Arc::new(NoContent),
+            status_cache: Some(Arc::new(StatusCache::default())),
             save_hook: None,
         }
     }
@@ -137,6 +144,7 @@ impl std::fmt::Debug for StoreOptions {
         f.debug_struct("StoreOptions")
             .field("lock", &self.lock)
             .field("hostname", &self.hostname)
+            .field("status_cache", &self.status_cache)
             .finish_non_exhaustive()
     }
 }
@@ -342,16 +350,36 @@ impl Maildir {
     /// The mailbox's status counters (a sync: files without UIDs get them first).
     pub fn status(&self, mailbox: &str) -> Result<MailboxStatus> {
         let folder = self.existing(mailbox)?;
+        if let Some(cache) = &self.options.status_cache
+            && let Some(c) = cache.counts(&folder)?
+        {
+            return Ok(MailboxStatus {
+                messages: c.messages,
+                unseen: c.unseen,
+                recent: c.recent,
+                uid_next: c.uid_next,
+                uid_validity: c.uid_validity,
+            });
+        }
         let view = folder.view()?;
-        let keywords = folder.read_keywords()?;
-        let msgs = view.messages(&folder, &keywords);
-        let count = |f: &dyn Fn(&MessageInfo) -> bool| {
-            u32::try_from(msgs.iter().filter(|m| f(m)).count()).unwrap_or(u32::MAX)
-        };
+        // Counted from the file names alone: no per-message values, no keyword table.
+        let (mut messages, mut unseen, mut recent) = (0u32, 0u32, 0u32);
+        for r in &view.uidlist.records {
+            let Some(loc) = view.files.get(&r.base) else {
+                continue;
+            };
+            messages = messages.saturating_add(1);
+            if !filename::flag_letters(&loc.name).contains('S') {
+                unseen = unseen.saturating_add(1);
+            }
+            if loc.sub == folder::Sub::New {
+                recent = recent.saturating_add(1);
+            }
+        }
         Ok(MailboxStatus {
-            messages: u32::try_from(msgs.len()).unwrap_or(u32::MAX),
-            unseen: count(&|m| !m.flags.contains(MailFlags::SEEN)),
-            recent: count(&|m| m.flags.contains(MailFlags::RECENT)),
+            messages,
+            unseen,
+            recent,
             uid_next: view.uidlist.next_uid,
             uid_validity: view.uidlist.uid_validity,
         })
@@ -378,7 +406,11 @@ impl Maildir {
 impl MailboxLocator for Maildir {
     fn mailbox_guid(&self, mailbox: &str) -> Result<[u8; 16]> {
         let folder = self.existing(mailbox)?;
-        Ok(folder.view()?.uidlist.guid)
+        // The header is enough; a full read only when the uidlist must be created first.
+        match append::read_ends(&folder.uidlist_path())? {
+            Some(ends) => Ok(ends.guid),
+            None => Ok(folder.view()?.uidlist.guid),
+        }
     }
 }
 

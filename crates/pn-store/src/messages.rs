@@ -9,9 +9,10 @@ use std::path::{Path, PathBuf};
 use pn_core::{Commit, MailTxn, PushUser, Save};
 use pn_event::{MailFlags, MessageData, MessageFields, MessageSource};
 
+use crate::append::Appending;
 use crate::error::{Result, StoreError};
 use crate::filename;
-use crate::folder::{self, FileLoc, Folder, Sub};
+use crate::folder::{self, Folder, Sub};
 use crate::fsutil;
 use crate::keywords::validate_keyword;
 use crate::{Copied, Maildir, NewMessage, SaveKind, SaveStep, Saved};
@@ -300,18 +301,19 @@ impl Maildir {
     }
 
     /// Under the uidlist lock: moves the staged files into place and gives them UIDs. On
-    /// failure the moved files are removed again, so a failed save stores nothing.
+    /// failure the moved files are removed again, so a failed save stores nothing. Only the
+    /// uidlist's ends are read (see [`Appending`]): the cost does not grow with the mailbox.
     fn commit_staged(&self, folder: &Folder<'_>, staged: &[Staged]) -> Result<Saved> {
-        let mut locked = folder.lock()?;
-        let mut placed: Vec<(PathBuf, String, FileLoc)> = Vec::with_capacity(staged.len());
-        let undo = |placed: &[(PathBuf, String, FileLoc)]| {
-            for (p, _, _) in placed {
+        let mut appending = Appending::lock(folder)?;
+        let mut placed: Vec<(PathBuf, &str)> = Vec::with_capacity(staged.len());
+        let undo = |placed: &[(PathBuf, &str)]| {
+            for (p, _) in placed {
                 let _ = fs::remove_file(p);
             }
         };
         let mut dirs_used = [false, false];
         for s in staged {
-            let kw = match locked.keyword_indexes(&s.keywords) {
+            let kw = match appending.keyword_indexes(&s.keywords) {
                 Ok(k) => k,
                 Err(e) => {
                     undo(&placed);
@@ -326,7 +328,7 @@ impl Maildir {
                 undo(&placed);
                 return Err(StoreError::io("rename", &dest, e));
             }
-            placed.push((dest, s.base.clone(), FileLoc { sub, name }));
+            placed.push((dest, &s.base));
         }
         for (used, sub) in dirs_used.iter().zip(["new", "cur"]) {
             if *used && let Err(e) = fsutil::fsync_dir(&folder.path.join(sub)) {
@@ -336,16 +338,20 @@ impl Maildir {
         }
         self.hook(SaveStep::Renamed);
         let mut uids = Vec::with_capacity(placed.len());
-        for (_, base, loc) in &placed {
-            uids.push(locked.view.uidlist.assign(base));
-            locked.view.files.insert(base.clone(), loc.clone());
+        for (_, base) in &placed {
+            match appending.assign(base) {
+                Ok(uid) => uids.push(uid),
+                Err(e) => {
+                    undo(&placed);
+                    return Err(e);
+                }
+            }
         }
-        if let Err(e) = locked.append_uidlist() {
+        let uid_validity = appending.uid_validity;
+        if let Err(e) = appending.commit() {
             undo(&placed);
             return Err(e);
         }
-        let uid_validity = locked.view.uidlist.uid_validity;
-        drop(locked.finish()?);
         Ok(Saved { uid_validity, uids })
     }
 

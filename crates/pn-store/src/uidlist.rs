@@ -108,38 +108,14 @@ impl Uidlist {
             if line.is_empty() {
                 continue;
             }
-            let (uid, rest) = line
-                .split_once(' ')
-                .ok_or_else(|| broken(n, format!("invalid data: {line}")))?;
-            let uid: u32 = uid
-                .parse()
-                .ok()
-                .filter(|&u| u != 0 && u != u32::MAX)
-                .ok_or_else(|| broken(n, format!("invalid uid: {line}")))?;
+            let (uid, extensions, base) = split_record(line).map_err(|reason| broken(n, reason))?;
             if uid <= last_uid {
                 return Err(broken(n, format!("UIDs not ordered ({uid} <= {last_uid})")));
             }
             last_uid = uid;
-            // Extension fields up to the first field starting with ':' (Dovecot's reader),
-            // so an extension value may itself contain ':'.
-            let mut extensions = Vec::new();
-            let mut rest = rest.trim_start_matches(' ');
-            while !rest.is_empty() && !rest.starts_with(':') {
-                let (field, tail) = rest.split_once(' ').unwrap_or((rest, ""));
-                if field.starts_with(|c: char| c.is_ascii_uppercase()) {
-                    extensions.push(field.to_owned());
-                }
-                rest = tail.trim_start_matches(' ');
-            }
-            let base = rest
-                .strip_prefix(':')
-                .ok_or_else(|| broken(n, format!("invalid extended fields: {line}")))?;
-            if base.is_empty() || base.contains('/') {
-                return Err(broken(n, format!("broken filename: {base}")));
-            }
             list.records.push(Record {
                 uid,
-                extensions,
+                extensions: extensions.into_iter().map(str::to_owned).collect(),
                 base: base.to_owned(),
             });
         }
@@ -200,6 +176,41 @@ impl Uidlist {
         });
         uid
     }
+}
+
+/// A record line's UID, extension fields and base; why not, when it is malformed.
+fn split_record(line: &str) -> std::result::Result<(u32, Vec<&str>, &str), String> {
+    let (uid, rest) = line
+        .split_once(' ')
+        .ok_or_else(|| format!("invalid data: {line}"))?;
+    let uid: u32 = uid
+        .parse()
+        .ok()
+        .filter(|&u| u != 0 && u != u32::MAX)
+        .ok_or_else(|| format!("invalid uid: {line}"))?;
+    // Extension fields up to the first field starting with ':' (Dovecot's reader), so an
+    // extension value may itself contain ':'.
+    let mut extensions = Vec::new();
+    let mut rest = rest.trim_start_matches(' ');
+    while !rest.is_empty() && !rest.starts_with(':') {
+        let (field, tail) = rest.split_once(' ').unwrap_or((rest, ""));
+        if field.starts_with(|c: char| c.is_ascii_uppercase()) {
+            extensions.push(field);
+        }
+        rest = tail.trim_start_matches(' ');
+    }
+    let base = rest
+        .strip_prefix(':')
+        .ok_or_else(|| format!("invalid extended fields: {line}"))?;
+    if base.is_empty() || base.contains('/') {
+        return Err(format!("broken filename: {base}"));
+    }
+    Ok((uid, extensions, base))
+}
+
+/// A record line's UID and base, `None` when it is malformed.
+pub(crate) fn parse_record(line: &str) -> Option<(u32, &str)> {
+    split_record(line).ok().map(|(uid, _, base)| (uid, base))
 }
 
 /// The 32 lower-case hex digits of a GUID.

@@ -13,7 +13,7 @@ use pn_core::{
     PushNotifications, PushUser, UserInfo,
 };
 use pn_event::MessageSource;
-use pn_metadata::{AttrType, MailLocation, MetadataStore, Target};
+use pn_metadata::{MailLocation, MetadataStore, Target};
 use pn_store::{Maildir, StoreOptions};
 use pn_userdb::{UserDb, UserRecord};
 
@@ -389,7 +389,7 @@ impl MailboxHost for StoreHost {
         key: &str,
     ) -> Result<Option<Vec<u8>>, HostError> {
         self.metadata()?
-            .get(target(mailbox), attr(attr_type), key)
+            .get(target(mailbox), attr_type, key)
             .map_err(|e| HostError::new(e.to_string()))
     }
 
@@ -402,7 +402,7 @@ impl MailboxHost for StoreHost {
         value: Option<&[u8]>,
     ) -> Result<(), HostError> {
         self.metadata()?
-            .set(target(mailbox), attr(attr_type), key, value)
+            .set(target(mailbox), attr_type, key, value)
             .map_err(|e| HostError::new(e.to_string()))
     }
 
@@ -414,7 +414,7 @@ impl MailboxHost for StoreHost {
         prefix: &str,
     ) -> Result<Vec<String>, HostError> {
         self.metadata()?
-            .list(target(mailbox), attr(attr_type), prefix)
+            .list(target(mailbox), attr_type, prefix)
             .map_err(|e| HostError::new(e.to_string()))
     }
 }
@@ -433,13 +433,6 @@ fn target(mailbox: &str) -> Target<'_> {
         Target::Server
     } else {
         Target::Mailbox(mailbox)
-    }
-}
-
-fn attr(attr_type: AttributeType) -> AttrType {
-    match attr_type {
-        AttributeType::Private => AttrType::Private,
-        AttributeType::Shared => AttrType::Shared,
     }
 }
 

@@ -18,104 +18,40 @@ mod util;
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
+use util::dovecot::{self, DOVECOT, Dovecot};
 use util::{dlog, message_data, run_pn, stderr};
 
-const DOVECOT: &str = "/usr/sbin/dovecot";
-const DOVEADM: &str = "/usr/bin/doveadm";
 const LDA: &str = "/usr/lib/dovecot/dovecot-lda";
 const ALICE: &str = "alice@example.com";
 const PASSWORD: &str = "alicepass";
 
-struct Dovecot {
+/// Dovecot serving IMAP, and pn configured for the same users and Maildirs.
+struct Interop {
     dir: tempfile::TempDir,
-    conf: PathBuf,
     pn_conf: PathBuf,
-    port: u16,
-    child: Child,
+    dovecot: Dovecot,
 }
 
-impl Drop for Dovecot {
-    fn drop(&mut self) {
-        // `doveadm stop` ends the master and its children; kill only our own child if not.
-        let _ = Command::new(DOVEADM)
-            .arg("-c")
-            .arg(&self.conf)
-            .arg("stop")
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn id(flag: &str, user: &str) -> u32 {
-    let out = Command::new("id").args([flag, user]).output().unwrap();
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap()
-}
-
-fn start() -> Option<Dovecot> {
-    if !Path::new(DOVECOT).exists() {
-        eprintln!("NOTICE: {DOVECOT} not found, skipping the Dovecot interop tests");
+fn start() -> Option<Interop> {
+    if let Some(why) = dovecot::unavailable(DOVECOT) {
+        eprintln!("NOTICE: {why}, skipping the Dovecot interop tests");
         return None;
     }
     let dir = tempfile::tempdir().unwrap();
-    if std::fs::metadata(dir.path()).unwrap().uid() != 0 {
-        eprintln!("NOTICE: not root, skipping the Dovecot interop tests (Dovecot needs root)");
-        return None;
-    }
     let base = dir.path();
-    let (uid, gid) = (id("-u", "nobody"), id("-g", "nobody"));
-    let home = base.join("home").join(ALICE);
-    std::fs::create_dir_all(&home).unwrap();
-    std::os::unix::fs::chown(&home, Some(uid), Some(gid)).unwrap();
-    for d in ["run", "state"] {
-        std::fs::create_dir_all(base.join(d)).unwrap();
-    }
-    let chmod = |p: &Path| {
-        let mut perms = std::fs::metadata(p).unwrap().permissions();
-        std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
-        std::fs::set_permissions(p, perms).unwrap();
-    };
-    chmod(base);
-    chmod(&base.join("home"));
-    let users = base.join("users");
-    std::fs::write(
-        &users,
-        format!(
-            "{ALICE}:{{PLAIN}}{PASSWORD}:{uid}:{gid}::{}::\n",
-            home.display()
-        ),
-    )
-    .unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let b = base.display();
+    let users = dovecot::passwd_file(base, ALICE, PASSWORD);
+    let port = dovecot::free_port();
     let u = users.display();
-    let conf = base.join("dovecot.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "base_dir = {b}/run\nstate_dir = {b}/state\ninstance_name = pn-interop-{port}\n\
-             log_path = {b}/dovecot.log\nlisten = 127.0.0.1\nprotocols = imap\nssl = no\n\
-             disable_plaintext_auth = no\nauth_mechanisms = plain\n\
-             default_login_user = dovenull\ndefault_internal_user = dovecot\n\
+    let dovecot = Dovecot::start(
+        base,
+        "imap",
+        port,
+        &format!(
+            "disable_plaintext_auth = no\nauth_mechanisms = plain\n\
              mail_location = maildir:~/Maildir\nimap_metadata = yes\n\
              mail_attribute_dict = file:%h/dovecot-attributes\n\
              passdb {{\n  driver = passwd-file\n  args = scheme=PLAIN username_format=%u {u}\n}}\n\
@@ -124,8 +60,7 @@ fn start() -> Option<Dovecot> {
              service imap-login {{\n  inet_listener imap {{\n    address = 127.0.0.1\n    \
              port = {port}\n  }}\n  inet_listener imaps {{\n    port = 0\n  }}\n}}\n"
         ),
-    )
-    .unwrap();
+    );
     let pn_conf = base.join("pn.conf");
     std::fs::write(
         &pn_conf,
@@ -138,29 +73,14 @@ fn start() -> Option<Dovecot> {
         ),
     )
     .unwrap();
-    let child = Command::new(DOVECOT)
-        .arg("-F")
-        .arg("-c")
-        .arg(&conf)
-        .stdin(Stdio::null())
-        .spawn()
-        .unwrap();
-    let dovecot = Dovecot {
+    Some(Interop {
         dir,
-        conf,
         pn_conf,
-        port,
-        child,
-    };
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "Dovecot did not start");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    Some(dovecot)
+        dovecot,
+    })
 }
 
-impl Dovecot {
+impl Interop {
     fn pn(&self, args: &[&str], stdin: Option<&[u8]>) -> std::process::Output {
         let mut full = vec!["-c", self.pn_conf.to_str().unwrap()];
         full.extend_from_slice(args);
@@ -170,7 +90,7 @@ impl Dovecot {
     fn lda(&self, msg: &[u8]) {
         let mut child = Command::new(LDA)
             .arg("-c")
-            .arg(&self.conf)
+            .arg(&self.dovecot.conf)
             .args(["-d", ALICE, "-f", "sender@example.org"])
             .stdin(Stdio::piped())
             .spawn()
@@ -185,11 +105,11 @@ impl Dovecot {
     }
 
     fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("dovecot.log")).unwrap_or_default()
+        self.dovecot.log()
     }
 
     fn imap(&self) -> Imap {
-        let stream = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        let stream = TcpStream::connect(("127.0.0.1", self.dovecot.port)).unwrap();
         stream
             .set_read_timeout(Some(Duration::from_secs(20)))
             .unwrap();
@@ -309,7 +229,7 @@ fn dovecot_lists_what_pn_delivered_with_pns_uids_and_uidvalidity() {
         std::fs::metadata(maildir.join("dovecot-uidlist"))
             .unwrap()
             .uid(),
-        id("-u", "nobody")
+        dovecot::nobody().0
     );
 }
 
@@ -388,25 +308,23 @@ fn doveadm_reads_the_metadata_pn_set() {
     let home = dovecot.dir.path().join("home").join(ALICE);
     let status = Command::new("chown")
         .arg("-R")
-        .arg(format!("{}:{}", id("-u", "nobody"), id("-g", "nobody")))
+        .arg({
+            let (uid, gid) = dovecot::nobody();
+            format!("{uid}:{gid}")
+        })
         .arg(&home)
         .status()
         .unwrap();
     assert!(status.success());
-    let out = Command::new(DOVEADM)
-        .arg("-c")
-        .arg(&dovecot.conf)
-        .args([
-            "mailbox",
-            "metadata",
-            "get",
-            "-u",
-            ALICE,
-            "INBOX",
-            "/private/comment",
-        ])
-        .output()
-        .unwrap();
+    let out = dovecot.dovecot.doveadm(&[
+        "mailbox",
+        "metadata",
+        "get",
+        "-u",
+        ALICE,
+        "INBOX",
+        "/private/comment",
+    ]);
     assert!(
         out.status.success(),
         "{}",

@@ -163,11 +163,47 @@ fn strs(v: &serde_json::Value) -> Vec<String> {
         .collect()
 }
 
-/// The stored messages' bytes, by file name order.
-fn stored(sb: &Sandbox, user: &str, folder: &str) -> Vec<Vec<u8>> {
+/// A stored message split into the trace headers pn put in front (`Return-Path`,
+/// `Delivered-To`, `Received` with its continuation lines) and the message as sent.
+fn split_trace(data: &[u8]) -> (String, Vec<u8>) {
+    let mut at = 0;
+    let mut in_received = false;
+    while let Some(len) = data[at..].iter().position(|&b| b == b'\n') {
+        let line = &data[at..at + len + 1];
+        let trace = line.starts_with(b"Return-Path: ")
+            || line.starts_with(b"Delivered-To: ")
+            || line.starts_with(b"Received: ")
+            || (in_received && line.starts_with(b"\t"));
+        if !trace {
+            break;
+        }
+        in_received = line.starts_with(b"Received: ") || (in_received && line[0] == b'\t');
+        at += len + 1;
+    }
+    (
+        String::from_utf8_lossy(&data[..at]).into_owned(),
+        data[at..].to_vec(),
+    )
+}
+
+/// The stored messages' trace headers and bodies, by file name order.
+fn stored_with_trace(sb: &Sandbox, user: &str, folder: &str) -> Vec<(String, Vec<u8>)> {
     let mut files = sb.files(user, folder);
     files.sort();
-    files.into_iter().map(|(_, d)| d).collect()
+    files.into_iter().map(|(_, d)| split_trace(&d)).collect()
+}
+
+/// The stored messages as the client sent them, by file name order (each is checked to
+/// start with trace headers).
+fn stored(sb: &Sandbox, user: &str, folder: &str) -> Vec<Vec<u8>> {
+    stored_with_trace(sb, user, folder)
+        .into_iter()
+        .map(|(trace, msg)| {
+            assert!(trace.starts_with("Return-Path: <"), "{trace:?}");
+            assert!(trace.contains("\n\tby "), "{trace:?}");
+            msg
+        })
+        .collect()
 }
 
 const HELLO: &[u8] = b"From: Sender <sender@example.org>\r\nSubject: hello\r\nMessage-ID: <m1@example.org>\r\n\r\nHello there.\r\n.leading dot\r\n";
@@ -206,6 +242,79 @@ fn each_accepted_recipient_gets_its_own_reply_and_unknown_ones_are_refused_at_rc
     for user in USERS {
         assert_eq!(stored(&sb, user, ""), [HELLO_LF]);
     }
+}
+
+#[test]
+fn messages_get_dovecots_trace_headers() {
+    let host = "lmtp.example.com";
+    let sb = sandbox(&format!("hostname = {host}\n"));
+    let server = Server::start(&sb, &[]);
+    let msg = message(&sb, "hello.eml", HELLO);
+    // One recipient: Delivered-To and Received's `for` name it.
+    let out = server.client("multi", &[msg.to_str().unwrap(), ALICE]);
+    assert!(strs(&out["data"])[0].ends_with("Saved"), "{out}");
+    let (trace, body) = stored_with_trace(&sb, ALICE, "").remove(0);
+    assert_eq!(body, HELLO_LF);
+    let lines: Vec<&str> = trace.lines().collect();
+    assert_eq!(lines[0], "Return-Path: <sender@example.org>", "{trace}");
+    assert_eq!(lines[1], "Delivered-To: alice@example.com", "{trace}");
+    assert_eq!(lines[2], "Received: from client.example ([127.0.0.1])");
+    assert_eq!(lines[3], format!("\tby {host} with LMTP"));
+    assert!(
+        lines[4].starts_with("\tid ") && lines[4].len() > 10,
+        "{trace}"
+    );
+    assert_eq!(lines[5], "\t(envelope-from <sender@example.org>)");
+    let date = lines[6]
+        .strip_prefix("\tfor <alice@example.com>; ")
+        .unwrap_or_else(|| panic!("{trace}"));
+    assert!(date.ends_with(" +0000") && date.contains(", "), "{date}");
+    assert_eq!(lines.len(), 7, "{trace}");
+
+    // Two recipients share one stored text: neither Delivered-To nor `for`.
+    let out = server.client("multi", &[msg.to_str().unwrap(), ALICE, BOB]);
+    assert_eq!(strs(&out["data"]).len(), 2);
+    for user in USERS {
+        let (trace, body) = stored_with_trace(&sb, user, "").pop().unwrap();
+        assert_eq!(body, HELLO_LF);
+        assert!(
+            !trace.contains("Delivered-To") && !trace.contains("\tfor "),
+            "{trace}"
+        );
+        assert!(
+            trace.contains("\t(envelope-from <sender@example.org>); "),
+            "{trace}"
+        );
+    }
+}
+
+#[test]
+fn trace_header_settings_are_honoured_and_checked() {
+    let sb = sandbox("lmtp_add_received_header = no\nlmtp_hdr_delivery_address = none\n");
+    let server = Server::start(&sb, &[]);
+    let msg = message(&sb, "hello.eml", HELLO);
+    server.client("multi", &[msg.to_str().unwrap(), ALICE]);
+    let (trace, body) = stored_with_trace(&sb, ALICE, "").remove(0);
+    assert_eq!(trace, "Return-Path: <sender@example.org>\n");
+    assert_eq!(body, HELLO_LF);
+    drop(server);
+
+    let out = Command::new(env!("CARGO_BIN_EXE_pn"))
+        .arg("-c")
+        .arg(&sb.conf)
+        .args(["-o", "mail_uid=65534", "-o", "mail_gid=65534"])
+        .args(["-o", "lmtp_hdr_delivery_address=everyone"])
+        .args(["lmtp", "--listen", "127.0.0.1:0"])
+        .env_remove("PN_CONFIG")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("Invalid setting lmtp_hdr_delivery_address = \"everyone\"")
+            && err.contains("final, none or original"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -305,9 +414,15 @@ fn a_30_mb_message_is_streamed_to_disk_not_held_in_memory() {
     let size = out["size"].as_u64().unwrap();
     let files = sb.files(ALICE, "");
     assert_eq!(files.len(), 1);
-    let lines = files[0].1.iter().filter(|&&b| b == b'\n').count() as u64;
-    assert_eq!(files[0].1.len() as u64, size - lines);
-    drop(files);
+    let (trace, msg) = split_trace(&files[0].1);
+    assert!(trace.starts_with("Return-Path: "), "{trace}");
+    let lines = msg.iter().filter(|&&b| b == b'\n').count() as u64;
+    assert_eq!(
+        msg.len() as u64,
+        size - lines,
+        "CRLF stored as LF, nothing else changed"
+    );
+    drop((files, msg));
     let status = std::fs::read_to_string(format!("/proc/{}/status", server.child.id())).unwrap();
     let peak_kb: u64 = status
         .lines()

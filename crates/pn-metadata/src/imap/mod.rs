@@ -24,7 +24,7 @@ use pn_userdb::UserRecord;
 
 use self::conn::Session;
 use self::proto::{Code, MetadataCode, Part, Status, Untagged};
-use crate::{AttrType, ErrorKind, MetadataError, Target};
+use crate::{AttributeType, ErrorKind, MetadataError, Target};
 
 /// How the connection is secured (`pn_metadata_imap_ssl`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -482,7 +482,7 @@ impl ImapStore {
     pub fn get(
         &self,
         target: Target<'_>,
-        attr_type: AttrType,
+        attr_type: AttributeType,
         key: &str,
     ) -> Result<Option<Vec<u8>>, MetadataError> {
         let entry = entry_name(attr_type, key);
@@ -502,7 +502,7 @@ impl ImapStore {
     pub fn set(
         &self,
         target: Target<'_>,
-        attr_type: AttrType,
+        attr_type: AttributeType,
         key: &str,
         value: Option<&[u8]>,
     ) -> Result<(), MetadataError> {
@@ -529,7 +529,7 @@ impl ImapStore {
     pub fn list(
         &self,
         target: Target<'_>,
-        attr_type: AttrType,
+        attr_type: AttributeType,
         prefix: &str,
     ) -> Result<Vec<String>, MetadataError> {
         let parent = match prefix.trim_end_matches('/').rfind('/') {
@@ -648,7 +648,7 @@ fn strip_prefix_icase<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
 }
 
 /// `/private/<key>`, or `/private` for the empty key.
-fn entry_name(attr_type: AttrType, key: &str) -> String {
+fn entry_name(attr_type: AttributeType, key: &str) -> String {
     let key = key.trim_end_matches('/');
     if key.is_empty() {
         attr_type.imap_prefix().to_owned()
@@ -728,8 +728,11 @@ mod tests {
 
     #[test]
     fn entry_names_and_error_kinds() {
-        assert_eq!(entry_name(AttrType::Private, ""), "/private");
-        assert_eq!(entry_name(AttrType::Shared, "vendor/x"), "/shared/vendor/x");
+        assert_eq!(entry_name(AttributeType::Private, ""), "/private");
+        assert_eq!(
+            entry_name(AttributeType::Shared, "vendor/x"),
+            "/shared/vendor/x"
+        );
         assert_eq!(ImapError::MaxSize { max: 10 }.kind(), ErrorKind::Limit);
         assert!(matches!(
             refusal(Target::Mailbox("X"), "GETMETADATA", Status::No, Some(Code::Other("NONEXISTENT".into(), None)), String::new()),

@@ -5,4 +5,5 @@
 mod concurrency;
 mod events;
 mod layout;
+mod status;
 mod util;

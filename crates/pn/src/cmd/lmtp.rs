@@ -16,7 +16,10 @@ use std::time::Duration;
 use clap::Args;
 use pn_core::MemoryOutbox;
 use pn_dispatch::{DispatchConfig, Dispatcher};
-use pn_lmtp::{Backend, Envelope, Listener, Message, Reply, Server, ServerConfig};
+use pn_lmtp::{
+    Backend, DeliveryAddress, Envelope, Listener, Message, Reply, Server, ServerConfig,
+    TraceSettings,
+};
 use pn_userdb::UserRecord;
 
 use crate::Cli;
@@ -75,7 +78,7 @@ pub(crate) fn run(cli: &Cli, args: &LmtpArgs) -> Result<ExitCode, Failure> {
             .map_err(|e| Failure::new(EX_TEMPFAIL, format!("pn lmtp: Fatal: {e}")))?;
     }
     let euid = rustix::process::geteuid().as_raw();
-    let config = server_config(&session);
+    let config = server_config(&session)?;
     let dispatch = DispatchConfig::from_settings(|k| session.setting(k));
     let dispatcher = Dispatcher::new(&dispatch)
         .map_err(|e| Failure::new(EX_TEMPFAIL, format!("pn lmtp: Fatal: {e}")))?;
@@ -205,8 +208,27 @@ fn bind(address: &str, session: &Session) -> Result<Bound, Failure> {
     Ok(Bound::Tcp(l))
 }
 
-fn server_config(session: &Session) -> ServerConfig {
+fn server_config(session: &Session) -> Result<ServerConfig, Failure> {
     let d = ServerConfig::default();
+    let invalid = |key: &str, value: &str, expected: &str| {
+        Failure::new(
+            EX_USAGE,
+            format!("pn lmtp: Fatal: Invalid setting {key} = {value:?}: expected {expected}"),
+        )
+    };
+    let received = match session.setting("lmtp_add_received_header") {
+        None => d.trace.received,
+        Some(v) => match v.trim() {
+            "yes" | "y" | "1" | "true" => true,
+            "no" | "n" | "0" | "false" => false,
+            _ => return Err(invalid("lmtp_add_received_header", &v, "yes or no")),
+        },
+    };
+    let delivery_address = match session.setting("lmtp_hdr_delivery_address") {
+        None => d.trace.delivery_address,
+        Some(v) => DeliveryAddress::parse(&v)
+            .ok_or_else(|| invalid("lmtp_hdr_delivery_address", &v, "final, none or original"))?,
+    };
     let hostname = session.setting("hostname").unwrap_or_else(|| {
         rustix::system::uname()
             .nodename()
@@ -224,7 +246,7 @@ fn server_config(session: &Session) -> ServerConfig {
         .and_then(|v| v.trim().parse().ok())
         .or_else(|| session.service_limit("lmtp"))
         .unwrap_or(100);
-    ServerConfig {
+    Ok(ServerConfig {
         hostname,
         greeting: session
             .setting("login_greeting")
@@ -243,7 +265,11 @@ fn server_config(session: &Session) -> ServerConfig {
         spool_dir: session
             .setting("mail_temp_dir")
             .map_or(d.spool_dir, PathBuf::from),
-    }
+        trace: TraceSettings {
+            received,
+            delivery_address,
+        },
+    })
 }
 
 /// Dovecot's time intervals: `30 secs`, `5 mins`, `500ms`, a bare number of seconds.

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 use pn_metadata::key::{internal_keys_under, parse_doveadm_key};
-use pn_metadata::{AttrType, Backend, ErrorKind, MetadataError, MetadataStore, Target};
+use pn_metadata::{AttributeType, Backend, ErrorKind, MetadataError, MetadataStore, Target};
 use pn_userdb::UserDb;
 
 use self::print::{Formatter, Printer};
@@ -129,7 +129,7 @@ impl Op {
 struct Request {
     op: Op,
     mailbox: String,
-    attr_type: AttrType,
+    attr_type: AttributeType,
     key: String,
     value: Option<Vec<u8>>,
     allow_empty: bool,
@@ -190,7 +190,7 @@ pub(crate) fn run(cli: &Cli, args: &MetadataArgs) -> Result<ExitCode, Failure> {
         return Err(Failure::new(EX_USAGE, op.usage()));
     }
     let (attr_type, key) = match a.args.get(1) {
-        None => (AttrType::Private, String::new()),
+        None => (AttributeType::Private, String::new()),
         Some(k) => parse_doveadm_key(k).map_err(|lower| {
             Failure::new(
                 EX_USAGE,
@@ -379,11 +379,11 @@ fn run_user(
         Op::List => {
             let full = target.stored_key(&req.key);
             let mut types = Vec::new();
-            if full.is_empty() || req.attr_type == AttrType::Private {
-                types.push(AttrType::Private);
+            if full.is_empty() || req.attr_type == AttributeType::Private {
+                types.push(AttributeType::Private);
             }
-            if full.is_empty() || req.attr_type == AttrType::Shared {
-                types.push(AttrType::Shared);
+            if full.is_empty() || req.attr_type == AttributeType::Shared {
+                types.push(AttributeType::Shared);
             }
             for t in types {
                 let keys = match store.list(target, t, &req.key) {

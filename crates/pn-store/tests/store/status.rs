@@ -1,0 +1,165 @@
+//! Status through the cache agrees with a status counted from scratch, whatever mix of pn's
+//! own saves, flag changes and expunges and other writers' changes (files dropped into
+//! `new/` without a UID, moved to `cur/` and marked seen behind pn's back) came before.
+
+use std::fs;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use pn_event::MailFlags;
+use pn_store::{FlagOp, Maildir, NewMessage, StatusCache, StoreOptions};
+
+/// A small deterministic generator, so a failure can be replayed.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (self.0 >> 33) % n
+    }
+}
+
+/// Sets a directory's mtime into the past, as if it had been quiet for a while.
+fn age(dir: &Path) {
+    let past = SystemTime::now() - Duration::from_secs(30);
+    fs::File::open(dir).unwrap().set_modified(past).unwrap();
+}
+
+fn files(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn cached_status_matches_a_full_count_through_any_mix_of_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("Maildir");
+    let cached = Maildir::with_options(
+        &root,
+        StoreOptions {
+            status_cache: Some(Arc::new(StatusCache::new(4))),
+            ..StoreOptions::default()
+        },
+    );
+    let plain = Maildir::with_options(
+        &root,
+        StoreOptions {
+            status_cache: None,
+            ..StoreOptions::default()
+        },
+    );
+    cached
+        .deliver(None, "INBOX", &NewMessage::new(b"Subject: first\n\n\n"))
+        .unwrap();
+    let mut rng = Rng(7);
+    let mut foreign = 0;
+    for step in 0..300 {
+        match rng.below(7) {
+            0 | 1 => {
+                let body = format!("Subject: {step}\n\nbody\n");
+                cached
+                    .deliver(None, "INBOX", &NewMessage::new(body.as_bytes()))
+                    .unwrap();
+            }
+            2 => {
+                // Another MDA: a file in new/ that no uidlist names yet.
+                foreign += 1;
+                let name = format!("1700000000.M{foreign}P1.other,S=10,W=11");
+                fs::write(root.join("new").join(name), "Subject: x\n\n\n").unwrap();
+            }
+            3 => {
+                // An IMAP server moving a message to cur/ and marking it seen.
+                let new = files(&root.join("new"));
+                if !new.is_empty() {
+                    let f = &new[rng.below(new.len() as u64) as usize];
+                    let base = f.split(':').next().unwrap();
+                    fs::rename(
+                        root.join("new").join(f),
+                        root.join("cur").join(format!("{base}:2,S")),
+                    )
+                    .unwrap();
+                }
+            }
+            4 => {
+                let msgs = plain.messages("INBOX").unwrap();
+                if !msgs.is_empty() {
+                    let uid = msgs[rng.below(msgs.len() as u64) as usize].uid;
+                    let op = if rng.below(2) == 0 {
+                        FlagOp::Add
+                    } else {
+                        FlagOp::Remove
+                    };
+                    plain
+                        .update_flags(None, "INBOX", &[uid], op, MailFlags::SEEN, &[])
+                        .unwrap();
+                }
+            }
+            5 => {
+                let msgs = plain.messages("INBOX").unwrap();
+                if !msgs.is_empty() {
+                    let uid = msgs[rng.below(msgs.len() as u64) as usize].uid;
+                    plain.expunge(None, "INBOX", &[uid]).unwrap();
+                }
+            }
+            _ => {
+                // Quiet for a while: the cache may now trust unchanged mtimes.
+                age(&root.join("new"));
+                age(&root.join("cur"));
+            }
+        }
+        let a = cached.status("INBOX").unwrap();
+        let again = cached.status("INBOX").unwrap();
+        let b = plain.status("INBOX").unwrap();
+        assert_eq!(a, b, "step {step}: cached vs counted");
+        assert_eq!(again, b, "step {step}: second cached call");
+    }
+    let last = plain.status("INBOX").unwrap();
+    assert!(last.messages > 20, "the mix left messages: {last:?}");
+    assert!(last.unseen < last.messages, "some are seen: {last:?}");
+}
+
+#[test]
+fn a_uidlist_replaced_by_another_writer_is_read_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Maildir::open(dir.path().join("Maildir"));
+    for _ in 0..3 {
+        store
+            .deliver(None, "INBOX", &NewMessage::new(b"Subject: a\n\nb\n"))
+            .unwrap();
+    }
+    assert_eq!(store.status("INBOX").unwrap().messages, 3);
+    // Another writer renames a new uidlist into place naming only the first two files.
+    let path = dir.path().join("Maildir/dovecot-uidlist");
+    let text = fs::read_to_string(&path).unwrap();
+    let kept: Vec<&str> = text.lines().take(3).collect();
+    let victim = text
+        .lines()
+        .nth(3)
+        .unwrap()
+        .split(':')
+        .nth(1)
+        .unwrap()
+        .to_owned();
+    fs::remove_file(dir.path().join("Maildir/new").join(&victim)).unwrap();
+    let tmp = dir.path().join("Maildir/dovecot-uidlist.new");
+    fs::write(&tmp, format!("{}\n", kept.join("\n"))).unwrap();
+    fs::rename(&tmp, &path).unwrap();
+    let s = store.status("INBOX").unwrap();
+    assert_eq!((s.messages, s.unseen), (2, 2));
+    let counted = Maildir::with_options(
+        dir.path().join("Maildir"),
+        StoreOptions {
+            status_cache: None,
+            ..StoreOptions::default()
+        },
+    );
+    assert_eq!(s, counted.status("INBOX").unwrap());
+}
