@@ -39,8 +39,8 @@ const KEY: &str = "/private/vendor/vendor.dovecot/http-notify";
 const CLIENTS: [usize; 2] = [1, 16];
 const USERS: usize = 16;
 
-/// Arrival times of pushes, by subject.
-type Arrivals = Arc<Mutex<HashMap<String, Instant>>>;
+/// Arrival times of pushes and the `unseen` they carried, by subject.
+type Arrivals = Arc<Mutex<HashMap<String, (Instant, Option<u64>)>>>;
 
 /// One run's figures.
 struct Figures {
@@ -48,6 +48,9 @@ struct Figures {
     /// DATA end → push arrival, in milliseconds, of every delivery whose push arrived.
     latencies: Vec<f64>,
     deliveries: usize,
+    /// Pushes whose `unseen` was not the previous one's + 1 (each client has a user of its
+    /// own and nothing marks mail seen, so every push must count exactly one more).
+    unseen_wrong: usize,
 }
 
 pub(crate) fn run() -> anyhow::Result<()> {
@@ -156,19 +159,30 @@ fn measure(
          durability); dovecot-optimized: Dovecot's default"
     );
     println!(
-        "{:<18} {:>7} {:>14} {:>9} {:>9} {:>10} {:>7}",
-        "server", "clients", "deliveries/s", "p50 ms", "p99 ms", "deliveries", "pushes"
+        "{:<18} {:>7} {:>14} {:>9} {:>9} {:>10} {:>7} {:>10}",
+        "server",
+        "clients",
+        "deliveries/s",
+        "p50 ms",
+        "p99 ms",
+        "deliveries",
+        "pushes",
+        "unseen ok"
     );
     for (name, clients, runs) in &results {
         let mut latencies: Vec<f64> = runs.iter().flat_map(|f| f.latencies.clone()).collect();
         latencies.sort_by(f64::total_cmp);
         println!(
-            "{name:<18} {clients:>7} {:>14} {:>9.2} {:>9.2} {:>10} {:>7}",
+            "{name:<18} {clients:>7} {:>14} {:>9.2} {:>9.2} {:>10} {:>7} {:>10}",
             format!("{:.1} (median)", median(runs.iter().map(|f| f.per_second))),
             percentile(&latencies, 0.50),
             percentile(&latencies, 0.99),
             runs.iter().map(|f| f.deliveries).sum::<usize>(),
-            latencies.len()
+            latencies.len(),
+            match runs.iter().map(|f| f.unseen_wrong).sum::<usize>() {
+                0 => "yes".to_owned(),
+                n => format!("{n} wrong"),
+            }
         );
     }
     for clients in CLIENTS {
@@ -285,7 +299,7 @@ fn serve_http(stream: TcpStream, arrivals: &Arrivals) -> std::io::Result<()> {
             arrivals
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .insert(s.to_owned(), now);
+                .insert(s.to_owned(), (now, v["unseen"].as_u64()));
         }
     }
 }
@@ -487,13 +501,14 @@ fn load(
             },
         ));
     }
-    let mut sent = Vec::new();
+    let mut per_client = Vec::new();
     for h in handles {
         match h.join() {
-            Ok(r) => sent.extend(r?),
+            Ok(r) => per_client.push(r?),
             Err(_) => bail!("a client thread panicked"),
         }
     }
+    let sent: Vec<(String, Instant)> = per_client.iter().flatten().cloned().collect();
     let elapsed = start.elapsed().as_secs_f64();
     // Let the last pushes arrive.
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -512,14 +527,28 @@ fn load(
         .iter()
         .filter_map(|(s, end)| {
             a.get(s)
-                .map(|t| t.saturating_duration_since(*end).as_secs_f64() * 1000.0)
+                .map(|(t, _)| t.saturating_duration_since(*end).as_secs_f64() * 1000.0)
         })
         .collect();
     latencies.sort_by(f64::total_cmp);
+    let unseen_wrong = per_client
+        .iter()
+        .map(|client| {
+            let unseen: Vec<Option<u64>> = client
+                .iter()
+                .map(|(s, _)| a.get(s).and_then(|(_, u)| *u))
+                .collect();
+            unseen
+                .windows(2)
+                .filter(|w| !matches!(w, [Some(x), Some(y)] if *y == x + 1))
+                .count()
+        })
+        .sum();
     Ok(Figures {
         per_second: sent.len() as f64 / elapsed,
         latencies,
         deliveries: sent.len(),
+        unseen_wrong,
     })
 }
 

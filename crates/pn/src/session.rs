@@ -14,7 +14,7 @@ use pn_core::{
 };
 use pn_event::MessageSource;
 use pn_metadata::{MailLocation, MetadataStore, Target};
-use pn_store::{Maildir, StoreOptions};
+use pn_store::{Maildir, StatusCache, StoreOptions};
 use pn_userdb::{UserDb, UserRecord};
 
 use crate::Cli;
@@ -47,6 +47,9 @@ pub(crate) struct Session {
     protocol: &'static str,
     settings: Settings,
     userdb: UserDb,
+    /// Mailbox status state shared by every user's store, so a long-running server
+    /// (`pn lmtp`) rereads only what changed between deliveries.
+    status_cache: Arc<StatusCache>,
 }
 
 /// Why a user could not be looked up.
@@ -74,6 +77,7 @@ impl Session {
             protocol,
             settings,
             userdb,
+            status_cache: Arc::new(StatusCache::default()),
         })
     }
 
@@ -230,6 +234,7 @@ impl Session {
             location.root.clone(),
             StoreOptions {
                 sources: Arc::new(message_source as SourceFn),
+                status_cache: Some(Arc::clone(&self.status_cache)),
                 ..StoreOptions::default()
             },
         );

@@ -40,12 +40,19 @@ fn files(dir: &Path) -> Vec<String> {
 
 #[test]
 fn cached_status_matches_a_full_count_through_any_mix_of_changes() {
+    // With inotify watches, and with the mtime rules alone.
+    mix(StatusCache::new(4), true);
+    mix(StatusCache::new(4).watching(false), false);
+}
+
+fn mix(cache: StatusCache, watching: bool) {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("Maildir");
+    let cache = Arc::new(cache);
     let cached = Maildir::with_options(
         &root,
         StoreOptions {
-            status_cache: Some(Arc::new(StatusCache::new(4))),
+            status_cache: Some(Arc::clone(&cache)),
             ..StoreOptions::default()
         },
     );
@@ -124,6 +131,16 @@ fn cached_status_matches_a_full_count_through_any_mix_of_changes() {
     let last = plain.status("INBOX").unwrap();
     assert!(last.messages > 20, "the mix left messages: {last:?}");
     assert!(last.unseen < last.messages, "some are seen: {last:?}");
+    let stats = cache.stats();
+    assert!(stats.answered > 100, "{stats:?}");
+    if watching {
+        assert!(stats.events > 100, "{stats:?}");
+        // Listed on first use and after full syncs rewrote the uidlist behind files
+        // without UIDs, never because a directory changed.
+        assert!(stats.listings < stats.answered / 2, "{stats:?}");
+    } else {
+        assert_eq!(stats.events, 0, "{stats:?}");
+    }
 }
 
 #[test]

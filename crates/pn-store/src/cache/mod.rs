@@ -5,35 +5,37 @@
 //! `cur/`: a cost that grows with the mailbox. The cache keeps, per folder, what the counts
 //! are made of and rereads only what changed since the last call:
 //! - the uidlist is appended to in place and replaced by rename otherwise, so the bytes past
-//!   the last read are exactly the new records, and a new inode means a full reread;
-//! - a directory whose mtime is unchanged is not listed again — but only once that mtime
-//!   was more than [`SETTLE`] old when it was listed, because file systems stamp with a
-//!   coarse clock and a second change within the same tick leaves the mtime as it was
-//!   (Dovecot applies the same rule to `new/` and `cur/`).
+//!   the last read are exactly the new records, and a new inode means a full reread
+//!   (`uidlist_state.rs`);
+//! - a directory under an inotify watch is never listed again: its events keep the counts
+//!   (`watch.rs`);
+//! - without a watch, a directory whose mtime is unchanged is not listed again, but only once
+//!   that mtime was old enough to prove it (`dir.rs`).
 //!
-//! Nothing is trusted that a `stat` cannot confirm, so other writers (Dovecot, another pn)
-//! are seen as they happen. File-name bases are kept as 64-bit hashes: a folder of a
+//! Nothing is trusted that the kernel does not confirm, so other writers (Dovecot, another
+//! pn) are seen as they happen. File-name bases are kept as 64-bit hashes: a folder of a
 //! million messages costs tens of megabytes, not hundreds.
 
+mod dir;
+mod uidlist_state;
+mod watch;
+
+use std::collections::HashMap;
 use std::collections::hash_map::DefaultHasher;
-use std::collections::{HashMap, HashSet};
-use std::fs::{self, File};
+use std::fs;
 use std::hash::{Hash, Hasher};
 use std::io;
-use std::os::unix::fs::{FileExt, MetadataExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, SystemTime};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+
+use dir::DirState;
+use uidlist_state::UidlistState;
+use watch::Watcher;
 
 use crate::error::{Result, StoreError};
-use crate::filename;
 use crate::folder::{Folder, Sub};
-use crate::uidlist::{self, Uidlist};
-
-/// How old a directory's mtime must be before an unchanged mtime proves an unchanged
-/// directory.
-const SETTLE: Duration = Duration::from_secs(1);
 
 /// Status counters of one folder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,6 +54,10 @@ pub(crate) struct Counts {
 pub struct StatusCache {
     capacity: usize,
     folders: Mutex<Folders>,
+    watching: bool,
+    /// Made on first use (a cache that is never used costs no inotify instance); `None`
+    /// inside when watching is off or inotify is unavailable.
+    watcher: OnceLock<Option<Mutex<Watcher>>>,
     stats: Counters,
 }
 
@@ -61,7 +67,7 @@ type Slot = Arc<Mutex<Option<State>>>;
 /// A use counter, and each folder's slot with the count at its last use.
 type Folders = (u64, HashMap<PathBuf, (u64, Slot)>);
 
-/// What a [`StatusCache`] has read so far, for monitoring how much it saves.
+/// What a [`StatusCache`] has done so far, for monitoring how much it saves.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CacheStats {
     /// Status calls answered from the cache.
@@ -72,6 +78,8 @@ pub struct CacheStats {
     pub uidlist_appends: u64,
     /// Directory listings of `new/` or `cur/`.
     pub listings: u64,
+    /// Directory change events applied instead of listings.
+    pub events: u64,
 }
 
 #[derive(Default)]
@@ -90,25 +98,44 @@ impl std::fmt::Debug for StatusCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("StatusCache")
             .field("capacity", &self.capacity)
+            .field("watching", &self.watching)
             .finish_non_exhaustive()
     }
 }
 
 impl Default for StatusCache {
-    /// Room for 1,024 folders.
+    /// Room for 1,024 folders, watched where possible.
     fn default() -> StatusCache {
         StatusCache::new(1024)
     }
 }
 
 impl StatusCache {
-    /// A cache for at most `capacity` folders (at least one).
+    /// A cache for at most `capacity` folders (at least one), watching their directories
+    /// with inotify where the file system allows.
     pub fn new(capacity: usize) -> StatusCache {
         StatusCache {
             capacity: capacity.max(1),
             folders: Mutex::new((0, HashMap::new())),
+            watching: true,
+            watcher: OnceLock::new(),
             stats: Counters::default(),
         }
+    }
+
+    fn watcher(&self) -> Option<&Mutex<Watcher>> {
+        self.watcher
+            .get_or_init(|| self.watching.then(Watcher::new).flatten().map(Mutex::new))
+            .as_ref()
+    }
+
+    /// Turns inotify watching off (or back on): directories are then checked through their
+    /// mtimes only.
+    #[must_use]
+    pub fn watching(mut self, on: bool) -> StatusCache {
+        self.watching = on;
+        self.watcher = OnceLock::new();
+        self
     }
 
     /// The counters so far.
@@ -119,9 +146,13 @@ impl StatusCache {
             uidlist_reads: c.uidlist_reads.load(Ordering::Relaxed),
             uidlist_appends: c.uidlist_appends.load(Ordering::Relaxed),
             listings: c.listings.load(Ordering::Relaxed),
+            events: self.watcher.get().and_then(Option::as_ref).map_or(0, |w| {
+                w.lock().unwrap_or_else(PoisonError::into_inner).events
+            }),
         }
     }
 
+    // Lock order: `folders` → `watcher` → a slot. A slot's holder takes no other lock.
     fn slot(&self, path: &Path) -> Slot {
         let mut guard = self.folders.lock().unwrap_or_else(PoisonError::into_inner);
         let (clock, map) = &mut *guard;
@@ -136,8 +167,12 @@ impl StatusCache {
                 .iter()
                 .min_by_key(|(_, (used, _))| *used)
                 .map(|(p, _)| p.clone())
+            && let Some((_, evicted)) = map.remove(&oldest)
+            && let Some(w) = self.watcher.get().and_then(Option::as_ref)
         {
-            map.remove(&oldest);
+            w.lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .unwatch(&evicted);
         }
         let slot = Arc::new(Mutex::new(None));
         map.insert(path.to_owned(), (now, Arc::clone(&slot)));
@@ -148,8 +183,17 @@ impl StatusCache {
     /// without UIDs (the caller then runs a full sync, which assigns them).
     pub(crate) fn counts(&self, folder: &Folder<'_>) -> Result<Option<Counts>> {
         let slot = self.slot(&folder.path);
+        let watched = match self.watcher() {
+            Some(w) => {
+                let mut w = w.lock().unwrap_or_else(PoisonError::into_inner);
+                let watched = w.watch(&folder.path, &slot);
+                w.drain();
+                watched
+            }
+            None => [false, false],
+        };
         let mut guard = slot.lock().unwrap_or_else(PoisonError::into_inner);
-        let result = refresh(&mut guard, folder, &self.stats);
+        let result = refresh(&mut guard, folder, &self.stats, watched);
         match &result {
             Ok(Some(_)) => bump(&self.stats.answered),
             Ok(None) => {}
@@ -166,30 +210,13 @@ struct State {
     cur: DirState,
 }
 
-/// The part of the uidlist read so far.
-struct UidlistState {
-    dev: u64,
-    ino: u64,
-    /// Bytes consumed: always the end of a complete line.
-    read: u64,
-    uid_validity: u32,
-    next_uid: u32,
-    /// Hashes of the bases that have a UID.
-    bases: HashSet<u64>,
-}
-
-/// One listing of `new/` or `cur/`.
-struct DirState {
-    mtime: SystemTime,
-    /// Whether an unchanged mtime proves an unchanged directory (see [`SETTLE`]).
-    settled: bool,
-    /// Base hash → whether the file carries `\Seen`.
-    files: HashMap<u64, bool>,
-    /// Files with a UID, and the unseen ones among them.
-    with_uid: u32,
-    unseen: u32,
-    /// Files without a UID: (base hash, seen).
-    missing: Vec<(u64, bool)>,
+impl State {
+    fn dir_mut(&mut self, sub: Sub) -> &mut DirState {
+        match sub {
+            Sub::New => &mut self.new,
+            Sub::Cur => &mut self.cur,
+        }
+    }
 }
 
 fn hash(base: &str) -> u64 {
@@ -202,7 +229,9 @@ fn refresh(
     state: &mut Option<State>,
     folder: &Folder<'_>,
     stats: &Counters,
+    watched: [bool; 2],
 ) -> Result<Option<Counts>> {
+    let [new_watched, cur_watched] = watched;
     let path = folder.uidlist_path();
     let md = match fs::metadata(&path) {
         Ok(md) => md,
@@ -230,15 +259,22 @@ fn refresh(
     } else {
         None
     };
-    let scan = |sub, bases: &HashSet<u64>, cur: Option<&HashMap<u64, bool>>| {
+    let scan = |sub, bases: &_, cur: Option<&DirState>, watched| {
         bump(&stats.listings);
-        DirState::scan(folder, sub, bases, cur)
+        DirState::scan(folder, sub, bases, cur, watched)
     };
     let st = match (state.take(), uidlist) {
+        // A new uidlist: watched directories are counted against it again, the others
+        // listed again.
+        (Some(mut s), Some(u)) if new_watched && cur_watched && s.new.watched && s.cur.watched => {
+            s.new.recount(&u.bases);
+            s.cur.recount(&u.bases);
+            s.uidlist = u;
+            state.insert(s)
+        }
         (_, Some(u)) => {
-            // Everything is counted against the new uidlist.
-            let cur = scan(Sub::Cur, &u.bases, None)?;
-            let new = scan(Sub::New, &u.bases, Some(&cur.files))?;
+            let cur = scan(Sub::Cur, &u.bases, None, cur_watched)?;
+            let new = scan(Sub::New, &u.bases, Some(&cur), new_watched)?;
             state.insert(State {
                 uidlist: u,
                 new,
@@ -250,19 +286,19 @@ fn refresh(
                 s.new.assign(*h);
                 s.cur.assign(*h);
             }
-            let cur_changed = s.cur.changed(folder, Sub::Cur)?;
+            let cur_changed = s.cur.changed(folder, Sub::Cur, cur_watched)?;
             if cur_changed {
-                s.cur = scan(Sub::Cur, &s.uidlist.bases, None)?;
+                s.cur = scan(Sub::Cur, &s.uidlist.bases, None, cur_watched)?;
             }
-            if cur_changed || s.new.changed(folder, Sub::New)? {
-                s.new = scan(Sub::New, &s.uidlist.bases, Some(&s.cur.files))?;
+            if cur_changed || s.new.changed(folder, Sub::New, new_watched)? {
+                s.new = scan(Sub::New, &s.uidlist.bases, Some(&s.cur), new_watched)?;
             }
             state.insert(s)
         }
         // The file vanished between the stat and the read.
         (None, None) => return Ok(None),
     };
-    if !st.new.missing.is_empty() || !st.cur.missing.is_empty() {
+    if st.new.has_missing() || st.cur.has_missing() {
         return Ok(None);
     }
     Ok(Some(Counts {
@@ -274,159 +310,11 @@ fn refresh(
     }))
 }
 
-impl UidlistState {
-    /// Reads the whole file; `None` when it is gone.
-    fn load(path: &Path) -> Result<Option<UidlistState>> {
-        let file = match File::open(path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(StoreError::io("open", path, e)),
-        };
-        let md = file
-            .metadata()
-            .map_err(|e| StoreError::io("fstat", path, e))?;
-        let mut bytes = vec![0; usize::try_from(md.len()).unwrap_or(0)];
-        let n = read_full_at(&file, &mut bytes, 0).map_err(|e| StoreError::io("read", path, e))?;
-        bytes.truncate(n);
-        // A last line without its newline is an append in progress: read it next time.
-        let whole = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-        let list = Uidlist::parse(&String::from_utf8_lossy(&bytes[..whole]), path)?;
-        Ok(Some(UidlistState {
-            dev: md.dev(),
-            ino: md.ino(),
-            read: whole as u64,
-            uid_validity: list.uid_validity,
-            next_uid: list.next_uid,
-            bases: list.records.iter().map(|r| hash(&r.base)).collect(),
-        }))
-    }
-
-    /// Reads the records appended since the last read into `appended` (base hashes);
-    /// `false` when what follows is not a run of well-formed records (reload instead).
-    fn read_appended(&mut self, path: &Path, len: u64, appended: &mut Vec<u64>) -> Result<bool> {
-        if len == self.read {
-            return Ok(true);
-        }
-        let file = File::open(path).map_err(|e| StoreError::io("open", path, e))?;
-        let mut bytes = vec![0; usize::try_from(len - self.read).unwrap_or(0)];
-        let n = read_full_at(&file, &mut bytes, self.read)
-            .map_err(|e| StoreError::io("read", path, e))?;
-        bytes.truncate(n);
-        let Some(end) = bytes.iter().rposition(|&b| b == b'\n') else {
-            return Ok(true);
-        };
-        let Ok(text) = std::str::from_utf8(&bytes[..end]) else {
-            return Ok(false);
-        };
-        let mut next_uid = self.next_uid;
-        let start = appended.len();
-        for line in text.split('\n').filter(|l| !l.is_empty()) {
-            match uidlist::parse_record(line) {
-                Some((uid, base)) if uid >= next_uid => {
-                    next_uid = uid.saturating_add(1);
-                    appended.push(hash(base));
-                }
-                _ => {
-                    appended.truncate(start);
-                    return Ok(false);
-                }
-            }
-        }
-        self.bases.extend(appended[start..].iter().copied());
-        self.next_uid = next_uid;
-        self.read += end as u64 + 1;
-        Ok(true)
-    }
-}
-
-impl DirState {
-    /// Lists a directory. Files also in `cur` (moved there while we were reading) are left
-    /// out of `new/`'s listing.
-    fn scan(
-        folder: &Folder<'_>,
-        sub: Sub,
-        bases: &HashSet<u64>,
-        cur: Option<&HashMap<u64, bool>>,
-    ) -> Result<DirState> {
-        let dir = folder.path.join(sub.dir());
-        let started = SystemTime::now();
-        // The mtime is taken before listing: a change during the listing makes it differ
-        // next time, so it is not missed.
-        let mtime = dir_mtime(folder, &dir)?;
-        let mut state = DirState {
-            mtime,
-            settled: started.duration_since(mtime).is_ok_and(|age| age > SETTLE),
-            files: HashMap::new(),
-            with_uid: 0,
-            unseen: 0,
-            missing: Vec::new(),
-        };
-        folder.list(sub, |name| {
-            let h = hash(filename::base(&name));
-            if cur.is_some_and(|c| c.contains_key(&h)) {
-                return;
-            }
-            let seen = filename::flag_letters(&name).contains('S');
-            if state.files.insert(h, seen).is_some() {
-                return;
-            }
-            if bases.contains(&h) {
-                state.count(seen);
-            } else {
-                state.missing.push((h, seen));
-            }
-        })?;
-        Ok(state)
-    }
-
-    fn count(&mut self, seen: bool) {
-        self.with_uid = self.with_uid.saturating_add(1);
-        if !seen {
-            self.unseen = self.unseen.saturating_add(1);
-        }
-    }
-
-    /// A file listed without a UID got one.
-    fn assign(&mut self, h: u64) {
-        if let Some(i) = self.missing.iter().position(|(m, _)| *m == h) {
-            let (_, seen) = self.missing.swap_remove(i);
-            self.count(seen);
-        }
-    }
-
-    /// Whether the directory must be listed again.
-    fn changed(&self, folder: &Folder<'_>, sub: Sub) -> Result<bool> {
-        let mtime = dir_mtime(folder, &folder.path.join(sub.dir()))?;
-        Ok(!self.settled || mtime != self.mtime)
-    }
-}
-
-fn dir_mtime(folder: &Folder<'_>, dir: &Path) -> Result<SystemTime> {
-    match fs::metadata(dir).and_then(|m| m.modified()) {
-        Ok(t) => Ok(t),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            Err(StoreError::MailboxNotFound(folder.name.vname.clone()))
-        }
-        Err(e) => Err(StoreError::io("stat", dir, e)),
-    }
-}
-
-/// Reads into `buf` from `offset` until it is full or the file ends; the bytes read.
-fn read_full_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
-    let mut done = 0;
-    while done < buf.len() {
-        match file.read_at(&mut buf[done..], offset + done as u64) {
-            Ok(0) => break,
-            Ok(n) => done += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(done)
-}
-
 #[cfg(test)]
 mod tests {
+    use std::fs::File;
+    use std::time::{Duration, SystemTime};
+
     use super::*;
     use crate::{Maildir, NewMessage, StoreOptions};
 
@@ -438,7 +326,7 @@ mod tests {
         (
             Maildir::with_options(root, options(None)),
             Maildir::with_options(root, options(None)),
-            StatusCache::new(2),
+            StatusCache::new(2).watching(false),
         )
     }
 
@@ -590,5 +478,61 @@ mod tests {
         let c = cache.counts(&folder).unwrap();
         assert_eq!(c.map(|c| (c.unseen, c.recent)), Some((2, 2)));
         assert_eq!(c, Some(counted(&plain)));
+    }
+
+    #[test]
+    #[allow(clippy::print_stderr)]
+    fn watched_directories_are_never_listed_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("Maildir");
+        let (store, plain, _) = stores(&root);
+        let cache = StatusCache::new(2);
+        deliver(&store, 3);
+        let folder = store.folder("INBOX").unwrap();
+        let watchable = cache.watcher().is_some_and(|w| {
+            let probe = Arc::new(Mutex::new(None));
+            let mut w = w.lock().unwrap();
+            let on = w.watch(&folder.path, &probe) == [true, true];
+            w.unwatch(&probe);
+            on
+        });
+        if !watchable {
+            eprintln!("NOTICE: no inotify watches on this file system, test skipped");
+            return;
+        }
+        assert_eq!(cache.counts(&folder).unwrap(), Some(counted(&plain)));
+        let listings = cache.stats().listings;
+        deliver(&store, 5);
+        // Another writer moves a message to cur/ as seen, leaving both mtimes as they were:
+        // the events tell what the mtimes cannot.
+        let mtime = |d: &str| fs::metadata(root.join(d)).unwrap().modified().unwrap();
+        let (new_t, cur_t) = (mtime("new"), mtime("cur"));
+        let name = fs::read_dir(root.join("new"))
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .file_name()
+            .into_string()
+            .unwrap();
+        fs::rename(
+            root.join("new").join(&name),
+            root.join("cur").join(format!("{name}:2,S")),
+        )
+        .unwrap();
+        File::open(root.join("new"))
+            .unwrap()
+            .set_modified(new_t)
+            .unwrap();
+        File::open(root.join("cur"))
+            .unwrap()
+            .set_modified(cur_t)
+            .unwrap();
+        let c = cache.counts(&folder).unwrap();
+        assert_eq!(c.map(|c| (c.messages, c.unseen, c.recent)), Some((8, 7, 7)));
+        assert_eq!(c, Some(counted(&plain)));
+        let stats = cache.stats();
+        assert_eq!(stats.listings, listings, "{stats:?}");
+        assert!(stats.events >= 7, "{stats:?}");
     }
 }
