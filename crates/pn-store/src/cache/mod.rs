@@ -349,6 +349,30 @@ mod tests {
         }
     }
 
+    /// What an IMAP server of another process does when a client reads a message (moves it
+    /// from `new/` to `cur/` with `\Seen`), with both directories' mtimes set back to what they
+    /// were, as when it happens within the same clock tick as the last listing.
+    fn move_to_cur_as_seen_keeping_mtimes(root: &Path) {
+        let mtime = |d: &str| fs::metadata(root.join(d)).unwrap().modified().unwrap();
+        let (new_t, cur_t) = (mtime("new"), mtime("cur"));
+        let name = fs::read_dir(root.join("new"))
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .file_name()
+            .into_string()
+            .unwrap();
+        fs::rename(
+            root.join("new").join(&name),
+            root.join("cur").join(format!("{name}:2,S")),
+        )
+        .unwrap();
+        for (d, t) in [("new", new_t), ("cur", cur_t)] {
+            File::open(root.join(d)).unwrap().set_modified(t).unwrap();
+        }
+    }
+
     #[test]
     fn the_cache_answers_after_saves_without_a_full_sync() {
         let dir = tempfile::tempdir().unwrap();
@@ -452,29 +476,7 @@ mod tests {
         assert_eq!(cache.counts(&folder).unwrap().map(|c| c.unseen), Some(3));
         // Another writer moves a message to cur/ as seen within the same clock tick as the
         // last listing: neither directory's mtime changes.
-        let mtime = |d: &str| fs::metadata(root.join(d)).unwrap().modified().unwrap();
-        let (new_t, cur_t) = (mtime("new"), mtime("cur"));
-        let name = fs::read_dir(root.join("new"))
-            .unwrap()
-            .next()
-            .unwrap()
-            .unwrap()
-            .file_name()
-            .into_string()
-            .unwrap();
-        fs::rename(
-            root.join("new").join(&name),
-            root.join("cur").join(format!("{name}:2,S")),
-        )
-        .unwrap();
-        File::open(root.join("new"))
-            .unwrap()
-            .set_modified(new_t)
-            .unwrap();
-        File::open(root.join("cur"))
-            .unwrap()
-            .set_modified(cur_t)
-            .unwrap();
+        move_to_cur_as_seen_keeping_mtimes(&root);
         let c = cache.counts(&folder).unwrap();
         assert_eq!(c.map(|c| (c.unseen, c.recent)), Some((2, 2)));
         assert_eq!(c, Some(counted(&plain)));
@@ -505,29 +507,7 @@ mod tests {
         deliver(&store, 5);
         // Another writer moves a message to cur/ as seen, leaving both mtimes as they were:
         // the events tell what the mtimes cannot.
-        let mtime = |d: &str| fs::metadata(root.join(d)).unwrap().modified().unwrap();
-        let (new_t, cur_t) = (mtime("new"), mtime("cur"));
-        let name = fs::read_dir(root.join("new"))
-            .unwrap()
-            .next()
-            .unwrap()
-            .unwrap()
-            .file_name()
-            .into_string()
-            .unwrap();
-        fs::rename(
-            root.join("new").join(&name),
-            root.join("cur").join(format!("{name}:2,S")),
-        )
-        .unwrap();
-        File::open(root.join("new"))
-            .unwrap()
-            .set_modified(new_t)
-            .unwrap();
-        File::open(root.join("cur"))
-            .unwrap()
-            .set_modified(cur_t)
-            .unwrap();
+        move_to_cur_as_seen_keeping_mtimes(&root);
         let c = cache.counts(&folder).unwrap();
         assert_eq!(c.map(|c| (c.messages, c.unseen, c.recent)), Some((8, 7, 7)));
         assert_eq!(c, Some(counted(&plain)));
