@@ -18,7 +18,7 @@ use pn_store::{Maildir, StatusCache, StoreOptions};
 use pn_userdb::{UserDb, UserRecord};
 
 use crate::Cli;
-use crate::exit::{EX_TEMPFAIL, Failure};
+use crate::exit::{EX_TEMPFAIL, EX_USAGE, Failure};
 use crate::privileges;
 
 /// Dovecot's default `auth_username_chars`.
@@ -72,12 +72,24 @@ impl Session {
         let data_dir = data_dir(text(&settings, "pn_data_dir"));
         let userdb = UserDb::from_settings(&settings, &data_dir)
             .map_err(|e| Failure::new(EX_TEMPFAIL, format!("pn: {e}")))?;
+        let folders = match text(&settings, "pn_status_cache_folders") {
+            None => StatusCache::DEFAULT_FOLDERS,
+            Some(v) => v.trim().parse().map_err(|_| {
+                Failure::new(
+                    EX_USAGE,
+                    format!(
+                        "pn: Invalid setting pn_status_cache_folders = {v:?}: expected a \
+                         number of folders"
+                    ),
+                )
+            })?,
+        };
         Ok(Session {
             config,
             protocol,
             settings,
             userdb,
-            status_cache: Arc::new(StatusCache::default()),
+            status_cache: Arc::new(StatusCache::new(folders)),
         })
     }
 

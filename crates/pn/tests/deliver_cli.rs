@@ -182,6 +182,16 @@ fn bad_usage_exits_64_and_a_missing_input_file_75() {
     let out = deliver(&sb, &["-p", "/nonexistent/msg.eml"], b"");
     assert_eq!(out.status.code(), Some(75), "{}", stderr(&out));
     assert!(stderr(&out).contains("Can't open delivery mail as raw"));
+    let out = sb.pn(
+        &["-o", "pn_status_cache_folders=lots", "deliver", "-d", ALICE],
+        Some(b"Subject: x\n\ny\n"),
+    );
+    assert_eq!(out.status.code(), Some(64), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("Invalid setting pn_status_cache_folders = \"lots\""),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]

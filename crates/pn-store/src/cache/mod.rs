@@ -104,13 +104,17 @@ impl std::fmt::Debug for StatusCache {
 }
 
 impl Default for StatusCache {
-    /// Room for 1,024 folders, watched where possible.
+    /// Room for [`StatusCache::DEFAULT_FOLDERS`] folders, watched where possible.
     fn default() -> StatusCache {
-        StatusCache::new(1024)
+        StatusCache::new(StatusCache::DEFAULT_FOLDERS)
     }
 }
 
 impl StatusCache {
+    /// The default capacity. A folder costs about 30 bytes per message (two hash entries per
+    /// file name), so 256 folders of 10,000 messages take about 75 MB.
+    pub const DEFAULT_FOLDERS: usize = 256;
+
     /// A cache for at most `capacity` folders (at least one), watching their directories
     /// with inotify where the file system allows.
     pub fn new(capacity: usize) -> StatusCache {
