@@ -29,8 +29,8 @@ pub(super) struct DirState {
     mtime: SystemTime,
     /// Whether an unchanged mtime proves an unchanged directory (see [`SETTLE`]).
     settled: bool,
-    /// Whether a watch reported every change since the listing.
-    pub(super) watched: bool,
+    /// The watch that has reported every change since the listing, if any.
+    pub(super) watched: Option<i32>,
     /// Base hash → the file.
     files: HashMap<u64, Entry>,
     /// Files with a UID, and the unseen ones among them.
@@ -42,13 +42,13 @@ pub(super) struct DirState {
 
 impl DirState {
     /// Lists a directory. Files also in `cur` (moved there while we were reading) are left
-    /// out of `new/`'s listing. `watched`: a watch on the directory was in place before.
+    /// out of `new/`'s listing. `watched`: the watch on the directory placed before, if any.
     pub(super) fn scan(
         folder: &Folder<'_>,
         sub: Sub,
         bases: &HashSet<u64>,
         cur: Option<&DirState>,
-        watched: bool,
+        watched: Option<i32>,
     ) -> Result<DirState> {
         let dir = folder.path.join(sub.dir());
         let started = SystemTime::now();
@@ -148,13 +148,16 @@ impl DirState {
 
     /// Whether the directory must be listed again: without a watch, when its mtime moved or
     /// was too fresh to prove anything.
-    pub(super) fn changed(&self, folder: &Folder<'_>, sub: Sub, watched: bool) -> Result<bool> {
-        if watched && self.watched {
-            return Ok(false);
-        }
-        if watched {
-            // A watch that came after the listing: what happened before it is unknown.
-            return Ok(true);
+    pub(super) fn changed(
+        &self,
+        folder: &Folder<'_>,
+        sub: Sub,
+        watched: Option<i32>,
+    ) -> Result<bool> {
+        if watched.is_some() {
+            // Another watch than the listing's came after it: what happened before it is
+            // unknown.
+            return Ok(watched != self.watched);
         }
         let mtime = dir_mtime(folder, &folder.path.join(sub.dir()))?;
         Ok(!self.settled || mtime != self.mtime)

@@ -194,7 +194,7 @@ impl StatusCache {
                 w.drain();
                 watched
             }
-            None => [false, false],
+            None => [None, None],
         };
         let mut guard = slot.lock().unwrap_or_else(PoisonError::into_inner);
         let result = refresh(&mut guard, folder, &self.stats, watched);
@@ -233,7 +233,7 @@ fn refresh(
     state: &mut Option<State>,
     folder: &Folder<'_>,
     stats: &Counters,
-    watched: [bool; 2],
+    watched: [Option<i32>; 2],
 ) -> Result<Option<Counts>> {
     let [new_watched, cur_watched] = watched;
     let path = folder.uidlist_path();
@@ -270,7 +270,12 @@ fn refresh(
     let st = match (state.take(), uidlist) {
         // A new uidlist: watched directories are counted against it again, the others
         // listed again.
-        (Some(mut s), Some(u)) if new_watched && cur_watched && s.new.watched && s.cur.watched => {
+        (Some(mut s), Some(u))
+            if new_watched.is_some()
+                && cur_watched.is_some()
+                && s.new.watched == new_watched
+                && s.cur.watched == cur_watched =>
+        {
             s.new.recount(&u.bases);
             s.cur.recount(&u.bases);
             s.uidlist = u;
@@ -498,7 +503,7 @@ mod tests {
         let watchable = cache.watcher().is_some_and(|w| {
             let probe = Arc::new(Mutex::new(None));
             let mut w = w.lock().unwrap();
-            let on = w.watch(&folder.path, &probe) == [true, true];
+            let on = w.watch(&folder.path, &probe).iter().all(Option::is_some);
             w.unwatch(&probe);
             on
         });

@@ -9,7 +9,9 @@
 //! rules for that directory.
 
 use std::collections::HashMap;
+use std::fs;
 use std::mem::MaybeUninit;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::PoisonError;
 
@@ -34,14 +36,20 @@ const LOCAL_FILE_SYSTEMS: [u64; 11] = [
     0x0000_4244, // hfs
 ];
 
+/// A directory as last seen: its (device, inode), and its watch if it has one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Known {
+    id: Option<(u64, u64)>,
+    wd: Option<i32>,
+}
+
 /// One inotify instance for every folder of a [`super::StatusCache`].
 pub(super) struct Watcher {
     fd: OwnedFd,
     /// Watch descriptor → the folder's state, which of its directories, the folder.
     dirs: HashMap<i32, (Slot, Sub, PathBuf)>,
-    /// Folder → whether its `new/` and `cur/` are watched, so a watched folder costs no
-    /// system call.
-    folders: HashMap<PathBuf, [bool; 2]>,
+    /// Folder → its `new/` and `cur/` as last seen: (device, inode) and the watch on each.
+    folders: HashMap<PathBuf, [Known; 2]>,
     /// Events applied so far.
     pub(super) events: u64,
 }
@@ -59,10 +67,22 @@ impl Watcher {
     }
 
     /// Watches a folder's `new/` and `cur/` (a directory already watched keeps its watch);
-    /// returns which of the two are watched.
-    pub(super) fn watch(&mut self, folder: &Path, slot: &Slot) -> [bool; 2] {
-        if let Some(w) = self.folders.get(folder) {
-            return *w;
+    /// returns each one's watch, if it has one.
+    pub(super) fn watch(&mut self, folder: &Path, slot: &Slot) -> [Option<i32>; 2] {
+        // A watch follows its inode: when the mailbox was renamed away and created anew, the
+        // path has other directories than the ones watched. Two stats a call tell.
+        let ids = [Sub::New, Sub::Cur].map(|sub| {
+            fs::metadata(folder.join(sub.dir()))
+                .ok()
+                .map(|m| (m.dev(), m.ino()))
+        });
+        if let Some(known) = self.folders.get(folder).copied() {
+            if known.map(|k| k.id) == ids {
+                return known.map(|k| k.wd);
+            }
+            for wd in known.iter().filter_map(|k| k.wd) {
+                self.forget(wd);
+            }
         }
         let local = rustix::fs::statfs(folder).is_ok_and(|s| {
             // The field's integer type differs between architectures.
@@ -70,29 +90,27 @@ impl Watcher {
             let magic = s.f_type as u64;
             LOCAL_FILE_SYSTEMS.contains(&(magic & 0xFFFF_FFFF))
         });
-        if !local {
-            self.folders.insert(folder.to_owned(), [false, false]);
-            return [false, false];
-        }
         let mask = WatchFlags::CREATE
             | WatchFlags::DELETE
             | WatchFlags::MOVED_FROM
             | WatchFlags::MOVED_TO
             | WatchFlags::MOVE_SELF
             | WatchFlags::DELETE_SELF;
-        let watched = [Sub::New, Sub::Cur].map(|sub| {
-            match inotify::add_watch(&self.fd, folder.join(sub.dir()), mask) {
-                Ok(wd) => {
-                    self.dirs
-                        .insert(wd, (Slot::clone(slot), sub, folder.to_owned()));
-                    true
-                }
-                // Out of watches (fs.inotify.max_user_watches), or the directory is gone.
-                Err(_) => false,
+        let mut known = [Known { id: None, wd: None }; 2];
+        for (i, sub) in [Sub::New, Sub::Cur].into_iter().enumerate() {
+            known[i].id = ids[i];
+            if !local || ids[i].is_none() {
+                continue;
             }
-        });
-        self.folders.insert(folder.to_owned(), watched);
-        watched
+            // Out of watches (fs.inotify.max_user_watches) leaves the directory unwatched.
+            if let Ok(wd) = inotify::add_watch(&self.fd, folder.join(sub.dir()), mask) {
+                self.dirs
+                    .insert(wd, (Slot::clone(slot), sub, folder.to_owned()));
+                known[i].wd = Some(wd);
+            }
+        }
+        self.folders.insert(folder.to_owned(), known);
+        known.map(|k| k.wd)
     }
 
     /// Stops watching a folder that left the cache.
@@ -149,7 +167,7 @@ impl Watcher {
         let mut guard = slot.lock().unwrap_or_else(PoisonError::into_inner);
         if flags.intersects(ReadFlags::IGNORED | ReadFlags::MOVE_SELF | ReadFlags::DELETE_SELF) {
             if let Some(state) = guard.as_mut() {
-                state.dir_mut(sub).watched = false;
+                state.dir_mut(sub).watched = None;
             }
             drop(guard);
             self.forget(wd);

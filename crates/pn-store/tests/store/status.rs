@@ -180,3 +180,44 @@ fn a_uidlist_replaced_by_another_writer_is_read_again() {
     );
     assert_eq!(s, counted.status("INBOX").unwrap());
 }
+
+#[test]
+fn a_mailbox_renamed_away_and_created_anew_is_counted_afresh() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("Maildir");
+    let cache = Arc::new(StatusCache::new(8));
+    let cached = Maildir::with_options(
+        &root,
+        StoreOptions {
+            status_cache: Some(Arc::clone(&cache)),
+            ..StoreOptions::default()
+        },
+    );
+    let plain = Maildir::with_options(
+        &root,
+        StoreOptions {
+            status_cache: None,
+            ..StoreOptions::default()
+        },
+    );
+    let msg = NewMessage::new(b"Subject: s\n\nb\n");
+    cached.create_mailbox(None, "Foo").unwrap();
+    cached.deliver(None, "Foo", &msg).unwrap();
+    cached.deliver(None, "Foo", &msg).unwrap();
+    assert_eq!(cached.status("Foo").unwrap().messages, 2);
+    // The watches on Foo's directories follow them to Bar.
+    cached.rename_mailbox(None, "Foo", "Bar").unwrap();
+    cached.create_mailbox(None, "Foo").unwrap();
+    cached.deliver(None, "Foo", &msg).unwrap();
+    let foo = cached.status("Foo").unwrap();
+    assert_eq!(foo.messages, 1, "{foo:?}");
+    assert_eq!(foo, plain.status("Foo").unwrap());
+    // Changes in Bar are not taken for Foo's, and the cache answers for the new Foo (rather
+    // than falling back to a full count every time).
+    cached.deliver(None, "Bar", &msg).unwrap();
+    let answered = cache.stats().answered;
+    assert_eq!(cached.status("Foo").unwrap(), plain.status("Foo").unwrap());
+    assert_eq!(cache.stats().answered, answered + 1, "{:?}", cache.stats());
+    assert_eq!(cached.status("Bar").unwrap(), plain.status("Bar").unwrap());
+    assert_eq!(cached.status("Bar").unwrap().messages, 3);
+}
