@@ -6,7 +6,9 @@
 //! NFS and other shared storage the kernel does not see other machines' changes, and the
 //! mtime rules apply instead. A queue overflow drops every folder's state (they are listed
 //! again); a watch that goes away (directory deleted or renamed) falls back to the mtime
-//! rules for that directory.
+//! rules for that directory. A watch follows its inode, not its path, so each call compares
+//! the directories' inodes with the watched ones (two `stat`s): a mailbox renamed away and
+//! created anew gets new watches and a new listing.
 
 use std::collections::HashMap;
 use std::fs;
