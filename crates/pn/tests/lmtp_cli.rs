@@ -271,16 +271,21 @@ fn messages_get_dovecots_trace_headers() {
     assert!(date.ends_with(" +0000") && date.contains(", "), "{date}");
     assert_eq!(lines.len(), 7, "{trace}");
 
-    // Two recipients share one stored text: neither Delivered-To nor `for`.
+    // Two recipients share one stored text: neither Delivered-To nor `for`. (File names do
+    // not sort by delivery order, so the message is told apart by its trace.)
     let out = server.client("multi", &[msg.to_str().unwrap(), ALICE, BOB]);
     assert_eq!(strs(&out["data"]).len(), 2);
-    for user in USERS {
-        let (trace, body) = stored_with_trace(&sb, user, "").pop().unwrap();
+    for (user, stored) in [(ALICE, 2), (BOB, 1)] {
+        let all = stored_with_trace(&sb, user, "");
+        assert_eq!(all.len(), stored, "{user}");
+        let shared: Vec<&(String, Vec<u8>)> = all
+            .iter()
+            .filter(|(trace, _)| !trace.contains("Delivered-To"))
+            .collect();
+        assert_eq!(shared.len(), 1, "{user}: {all:?}");
+        let (trace, body) = shared[0];
         assert_eq!(body, HELLO_LF);
-        assert!(
-            !trace.contains("Delivered-To") && !trace.contains("\tfor "),
-            "{trace}"
-        );
+        assert!(!trace.contains("\tfor "), "{trace}");
         assert!(
             trace.contains("\t(envelope-from <sender@example.org>); "),
             "{trace}"
