@@ -6,6 +6,8 @@
 
 use std::time::Duration;
 
+use base64::Engine as _;
+
 use mlua::{Lua, MultiValue, Table, Value};
 
 use crate::api::{ApiResult, api_fn, check_string, item, lua_err, metatable, object};
@@ -82,47 +84,9 @@ impl Response {
     }
 }
 
-const BASE64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
+/// Standard base64 with padding (RFC 4648), for the Basic credentials.
 fn base64(data: &[u8]) -> String {
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for chunk in data.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(BASE64[((n >> (18 - 6 * i)) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
-fn percent_decode(s: &str) -> Vec<u8> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let Some(v) = s
-                .get(i + 1..i + 3)
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-        {
-            out.push(v);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    out
+    base64::engine::general_purpose::STANDARD.encode(data)
 }
 
 /// Checks an `http://` / `https://` URL and moves a `user:password@` part into a Basic
@@ -141,7 +105,9 @@ fn parse_url(url: &str) -> Result<(String, Option<String>), String> {
     }
     match authority.rfind('@') {
         Some(at) => {
-            let auth = base64(&percent_decode(&authority[..at]));
+            let userinfo: Vec<u8> =
+                percent_encoding::percent_decode_str(&authority[..at]).collect();
+            let auth = base64(&userinfo);
             Ok((
                 format!(
                     "{scheme}://{}{}",
