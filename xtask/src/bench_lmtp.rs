@@ -366,20 +366,7 @@ fn start_pn(pn: &Path, dir: &Path, http: u16, root_user: bool) -> anyhow::Result
         text = format!("mail_uid = {u}\nmail_gid = {g}\n{text}");
     }
     std::fs::write(&conf, text)?;
-    for i in 0..USERS {
-        let out = Command::new(pn)
-            .arg("-c")
-            .arg(&conf)
-            .args(["mailbox", "metadata", "set", "-u", &user(i), "-s", "", KEY])
-            .arg("user=11@3")
-            .output()?;
-        if !out.status.success() {
-            bail!(
-                "pn mailbox metadata: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-    }
+    enable_ox(pn, &conf)?;
     if let Some((u, g)) = ids {
         let ok = Command::new("chown")
             .args(["-R", &format!("{u}:{g}")])
@@ -452,18 +439,29 @@ fn start_dovecot(
         }
         std::thread::sleep(Duration::from_millis(100));
     }
+    enable_ox(Path::new(DOVEADM), &conf)?;
+    Ok((child, conf, format!("127.0.0.1:{port}")))
+}
+
+/// Enables ox for every user through `program`'s `mailbox metadata set` (`pn` and `doveadm`
+/// take the same arguments).
+fn enable_ox(program: &Path, conf: &Path) -> anyhow::Result<()> {
     for i in 0..USERS {
-        let out = Command::new(DOVEADM)
+        let out = Command::new(program)
             .arg("-c")
-            .arg(&conf)
+            .arg(conf)
             .args(["mailbox", "metadata", "set", "-u", &user(i), "-s", "", KEY])
             .arg("user=11@3")
             .output()?;
         if !out.status.success() {
-            bail!("doveadm: {}", String::from_utf8_lossy(&out.stderr));
+            bail!(
+                "{} mailbox metadata set: {}",
+                program.display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
     }
-    Ok((child, conf, format!("127.0.0.1:{port}")))
+    Ok(())
 }
 
 /// `clients` connections delivering for `seconds`.

@@ -467,6 +467,35 @@ impl<B: Backend> Session<B> {
         }
     }
 
+    /// The next bytes of a message transfer that began at `started`: within the command
+    /// timeout counted from there and the idle timeout, never empty (the peer closing is an
+    /// error).
+    async fn fill<'r>(
+        &self,
+        reader: &'r mut Reader,
+        started: Instant,
+        what: &str,
+    ) -> io::Result<&'r [u8]> {
+        let deadline = self
+            .config
+            .command_timeout
+            .saturating_sub(started.elapsed())
+            .min(self.config.idle_timeout);
+        let buf = match tokio::time::timeout(deadline, reader.fill_buf()).await {
+            Ok(b) => b?,
+            Err(_) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("{what} timed out"),
+                ));
+            }
+        };
+        if buf.is_empty() {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        Ok(buf)
+    }
+
     /// Reads DATA's body. The outer error ends the session; the inner one is DATA's single
     /// failure reply.
     async fn receive_data(
@@ -480,18 +509,7 @@ impl<B: Backend> Session<B> {
         let mut out = Vec::with_capacity(64 * 1024);
         let mut write_error = spool.write(headers).err();
         loop {
-            let deadline = self
-                .config
-                .command_timeout
-                .saturating_sub(started.elapsed())
-                .min(self.config.idle_timeout);
-            let buf = match tokio::time::timeout(deadline, reader.fill_buf()).await {
-                Ok(b) => b?,
-                Err(_) => return Err(io::Error::new(io::ErrorKind::TimedOut, "DATA timed out")),
-            };
-            if buf.is_empty() {
-                return Err(io::ErrorKind::UnexpectedEof.into());
-            }
+            let buf = self.fill(reader, started, "DATA").await?;
             out.clear();
             let end = decoder.feed(buf, &mut out);
             let consumed = end.unwrap_or(buf.len());
@@ -563,18 +581,7 @@ impl<B: Backend> Session<B> {
         let mut left = size;
         let mut out = Vec::with_capacity(64 * 1024);
         while left > 0 {
-            let deadline = self
-                .config
-                .command_timeout
-                .saturating_sub(started.elapsed())
-                .min(self.config.idle_timeout);
-            let buf = match tokio::time::timeout(deadline, reader.fill_buf()).await {
-                Ok(b) => b?,
-                Err(_) => return Err(io::Error::new(io::ErrorKind::TimedOut, "BDAT timed out")),
-            };
-            if buf.is_empty() {
-                return Err(io::ErrorKind::UnexpectedEof.into());
-            }
+            let buf = self.fill(reader, started, "BDAT").await?;
             let n = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
             if let Some(b) = sink.as_mut().filter(|b| b.failed.is_none()) {
                 out.clear();

@@ -77,14 +77,7 @@ fn apply_flags(
     let folder = locked.folder;
     let mut renamed: Vec<(PathBuf, PathBuf, String, FileLoc)> = Vec::new();
     let mut updates = Vec::new();
-    let records: Vec<(u32, String)> = locked
-        .view
-        .uidlist
-        .records
-        .iter()
-        .filter(|r| uids.contains(&r.uid))
-        .map(|r| (r.uid, r.base.clone()))
-        .collect();
+    let records = locked.view.uidlist.records_of(uids);
     let undo = |renamed: &[(PathBuf, PathBuf, String, FileLoc)]| {
         for (old, new, _, _) in renamed.iter().rev() {
             let _ = fs::rename(new, old);

@@ -433,14 +433,7 @@ impl Maildir {
         };
         let mut done = Vec::new();
         let mut failure = None;
-        let targets: Vec<(u32, String)> = locked
-            .view
-            .uidlist
-            .records
-            .iter()
-            .filter(|r| uids.contains(&r.uid))
-            .map(|r| (r.uid, r.base.clone()))
-            .collect();
+        let targets = locked.view.uidlist.records_of(uids);
         let mut dirs = [false, false];
         for (uid, base) in targets {
             let Some(loc) = locked.view.files.get(&base).cloned() else {

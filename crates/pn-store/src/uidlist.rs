@@ -165,6 +165,15 @@ impl Uidlist {
             .map(|i| &self.records[i])
     }
 
+    /// The UIDs and bases of the records whose UID is in `uids`, in UID order.
+    pub(crate) fn records_of(&self, uids: &[u32]) -> Vec<(u32, String)> {
+        self.records
+            .iter()
+            .filter(|r| uids.contains(&r.uid))
+            .map(|r| (r.uid, r.base.clone()))
+            .collect()
+    }
+
     /// Appends a record with the next UID and returns that UID.
     pub(crate) fn assign(&mut self, base: &str) -> u32 {
         let uid = self.next_uid;
