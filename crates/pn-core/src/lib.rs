@@ -74,7 +74,9 @@ mod registry;
 pub use driver::{Driver, DriverTxn, EventConfig, ProcessCtx, Subscriptions, TxnInfo, TxnKind};
 pub use engine::{Commit, MailTxn, PushNotifications, PushUser, Save};
 pub use host::{AttributeType, HostError, MailboxHost, MailboxStatus, PluginEnv, UserInfo};
-pub use outbox::{HttpRequest, MemoryOutbox, Outbox, OutboxError, OutboxId, OutboxItem, Payload};
+pub use outbox::{
+    EventId, HttpRequest, MemoryOutbox, Outbox, OutboxError, OutboxId, OutboxItem, Payload, Signing,
+};
 pub use registry::{DriverInitCtx, DriverInitError, DriverRegistry};
 
 /// `tracing` target of the engine's own log lines (Dovecot's `push-notification: ` prefix).

@@ -16,6 +16,62 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct OutboxId(pub u64);
 
+/// The identity of one notification, given when it is created and kept across every retry,
+/// restart and hand-over (durable outbox, JetStream): a UUIDv7, so ids sort by creation time.
+/// Receivers de-duplicate on it (Standard Webhooks' `webhook-id`, NATS's `Nats-Msg-Id`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct EventId(pub uuid::Uuid);
+
+impl EventId {
+    /// A fresh id for a notification created now.
+    pub fn new() -> EventId {
+        EventId(uuid::Uuid::now_v7())
+    }
+
+    /// Parses the hyphenated form [`EventId`]'s `Display` writes.
+    pub fn parse(s: &str) -> Option<EventId> {
+        uuid::Uuid::try_parse(s).ok().map(EventId)
+    }
+}
+
+impl Default for EventId {
+    fn default() -> EventId {
+        EventId::new()
+    }
+}
+
+impl fmt::Display for EventId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.as_hyphenated().fmt(f)
+    }
+}
+
+/// How the dispatcher signs each attempt of a request. Signatures cover the attempt's own
+/// timestamp, so they cannot be computed by the driver when it enqueues.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Signing {
+    /// Standard Webhooks 1.0: the dispatcher adds `webhook-id` (the item's [`EventId`]),
+    /// `webhook-timestamp` (the attempt's Unix seconds) and `webhook-signature` (one
+    /// `v1,<base64 HMAC-SHA256("id.timestamp.body")>` per secret, space-separated, so a
+    /// receiver holding either key verifies during a rotation).
+    StandardWebhooks {
+        /// The secrets, `whsec_` + base64 (the prefix is optional), newest first.
+        secrets: Vec<String>,
+    },
+}
+
+impl fmt::Debug for Signing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Signing::StandardWebhooks { secrets } => f
+                .debug_struct("StandardWebhooks")
+                .field("keys", &format_args!("[{} masked]", secrets.len()))
+                .finish(),
+        }
+    }
+}
+
 /// One HTTP request to send, exactly as the driver wants it on the wire.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HttpRequest {
@@ -31,6 +87,9 @@ pub struct HttpRequest {
     pub max_attempts: u32,
     /// Time allowed per attempt, in milliseconds.
     pub timeout_msecs: u64,
+    /// Per-attempt signing headers the dispatcher adds after `headers`, if any.
+    #[serde(default)]
+    pub signing: Option<Signing>,
 }
 
 impl fmt::Debug for HttpRequest {
@@ -45,6 +104,7 @@ impl fmt::Debug for HttpRequest {
             .field("body_len", &self.body.len())
             .field("max_attempts", &self.max_attempts)
             .field("timeout_msecs", &self.timeout_msecs)
+            .field("signing", &self.signing)
             .finish()
     }
 }
@@ -59,12 +119,26 @@ pub enum Payload {
 /// One unit of work for the dispatcher.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OutboxItem {
+    /// The notification's identity, stable across retries and restarts.
+    pub event_id: EventId,
     /// The driver instance that produced it (e.g. `ox`), for routing and logs.
     pub driver: String,
     /// The user it is about.
     pub user: String,
     /// The work.
     pub payload: Payload,
+}
+
+impl OutboxItem {
+    /// An item with a fresh [`EventId`].
+    pub fn new(driver: impl Into<String>, user: impl Into<String>, payload: Payload) -> OutboxItem {
+        OutboxItem {
+            event_id: EventId::new(),
+            driver: driver.into(),
+            user: user.into(),
+            payload,
+        }
+    }
 }
 
 /// Why an item could not be enqueued.
@@ -177,18 +251,21 @@ mod tests {
     use super::*;
 
     fn item(n: u8) -> OutboxItem {
-        OutboxItem {
-            driver: "ox".into(),
-            user: "u".into(),
-            payload: Payload::Http(HttpRequest {
+        OutboxItem::new(
+            "ox",
+            "u",
+            Payload::Http(HttpRequest {
                 method: "PUT".into(),
                 url: "http://login:secret@127.0.0.1/x".into(),
                 headers: vec![],
                 body: vec![n],
                 max_attempts: 2,
                 timeout_msecs: 2000,
+                signing: Some(Signing::StandardWebhooks {
+                    secrets: vec!["whsec_c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0".into()],
+                }),
             }),
-        }
+        )
     }
 
     #[test]
@@ -200,6 +277,16 @@ mod tests {
         let all = o.take_all();
         assert_eq!(all.iter().map(|(id, _)| *id).collect::<Vec<_>>(), [a, b]);
         assert!(o.is_empty());
+    }
+
+    #[test]
+    fn event_ids_are_unique_ordered_and_round_trip() {
+        let a = EventId::new();
+        let b = EventId::new();
+        assert!(a < b);
+        assert_eq!(EventId::parse(&a.to_string()), Some(a));
+        let json = serde_json::to_string(&a).expect("json");
+        assert_eq!(json, format!("\"{a}\""));
     }
 
     #[test]
@@ -226,6 +313,7 @@ mod tests {
     fn debug_never_shows_url_secrets() {
         let shown = format!("{:?}", item(1));
         assert!(!shown.contains("secret"), "{shown}");
+        assert!(!shown.contains("whsec_"), "{shown}");
         assert!(shown.contains("http://login:***@127.0.0.1/x"), "{shown}");
     }
 }

@@ -26,7 +26,7 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use pn_core::HttpRequest;
+use pn_core::{EventId, HttpRequest};
 use tracing::debug;
 
 use crate::LOG_TARGET;
@@ -111,7 +111,7 @@ enum Attempt {
 
 /// Sends `req` with lib-http's attempt rules. Never panics, never returns an error: the
 /// outcome says what happened.
-pub(crate) async fn send(pools: &Pools, req: &HttpRequest) -> Outcome {
+pub(crate) async fn send(pools: &Pools, event_id: &EventId, req: &HttpRequest) -> Outcome {
     let Some(target) = Target::parse(&req.url) else {
         return Outcome {
             success: false,
@@ -133,7 +133,7 @@ pub(crate) async fn send(pools: &Pools, req: &HttpRequest) -> Outcome {
         attempts += 1;
         let started = Instant::now();
         first_sent.get_or_insert(started);
-        let result = attempt(pools.get(&origin), &target, req, timeout).await;
+        let result = attempt(pools.get(&origin), &target, event_id, req, timeout).await;
         let retries_left = attempts < max_attempts;
         let retry = |why: &str| {
             debug!(target: LOG_TARGET, "request [{} {}]: Retrying (attempts={attempts}): {why}", req.method, target.url());
@@ -222,10 +222,11 @@ fn failure(status: Option<u16>, message: String, attempts: u32) -> Outcome {
 async fn attempt(
     client: HttpClient,
     target: &Target,
+    event_id: &EventId,
     req: &HttpRequest,
     timeout: Duration,
 ) -> Attempt {
-    let request = match build_request(target, req) {
+    let request = match build_request(target, event_id, req) {
         Ok(r) => r,
         Err(e) => return Attempt::ConnectFailed(format!("Invalid request: {e}")),
     };
@@ -263,13 +264,23 @@ async fn attempt(
 
 fn build_request(
     target: &Target,
+    event_id: &EventId,
     req: &HttpRequest,
 ) -> Result<http::Request<Full<Bytes>>, http::Error> {
     let mut builder = http::Request::builder()
         .method(req.method.as_str())
         .uri(target.url());
-    for (name, value) in wire::headers(target, SystemTime::now(), req.body.len(), &req.headers) {
+    let now = SystemTime::now();
+    for (name, value) in wire::headers(target, now, req.body.len(), &req.headers) {
         builder = builder.header(name, value);
+    }
+    if let Some(signing) = &req.signing {
+        let unix = now
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        for (name, value) in crate::signing::headers(signing, event_id, unix, &req.body) {
+            builder = builder.header(name, value);
+        }
     }
     builder.body(Full::new(Bytes::from(req.body.clone())))
 }

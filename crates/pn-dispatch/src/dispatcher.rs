@@ -85,7 +85,7 @@ impl Dispatcher {
     /// `Error when sending notification: …` at error, under `push-notification-ox`).
     pub async fn send(&self, item: &OutboxItem) -> Outcome {
         let outcome = match &item.payload {
-            Payload::Http(req) => attempt::send(&self.pools, req).await,
+            Payload::Http(req) => attempt::send(&self.pools, &item.event_id, req).await,
         };
         log_outcome(item, &outcome);
         outcome

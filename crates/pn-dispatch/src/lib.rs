@@ -10,6 +10,8 @@
 //!   the attempt timeout after that delay, an attempt that times out on a new connection, a
 //!   lost connection likewise; everything else (other statuses, connection refused, TLS
 //!   failures, `3xx`) ends the request at once.
+//! * **Signing** ([`signing`]): an item that asks for it gets Standard Webhooks headers,
+//!   signed afresh for every attempt with the item's stable event id.
 //! * **TLS** ([`tls`]): rustls (ring), the system's roots plus Dovecot's
 //!   `ssl_client_ca_file` / `ssl_client_ca_dir`; verification is never switched off.
 //! * **Pools**: one connection pool per origin (`scheme://host:port`), so one per ox
@@ -37,6 +39,7 @@
 pub mod attempt;
 mod dispatcher;
 mod error;
+pub mod signing;
 pub mod tls;
 pub mod wire;
 

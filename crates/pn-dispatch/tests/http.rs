@@ -15,10 +15,10 @@ use support::receiver::{Behaviour, Receiver};
 const BODY: &[u8] = br#"{"user":"11@3","event":"messageNew","folder":"INBOX","imap-uidvalidity":1,"imap-uid":1,"unseen":1}"#;
 
 fn item(url: &str, max_attempts: u32, timeout_msecs: u64) -> OutboxItem {
-    OutboxItem {
-        driver: "ox".into(),
-        user: "alice@example.com".into(),
-        payload: Payload::Http(HttpRequest {
+    OutboxItem::new(
+        "ox",
+        "alice@example.com",
+        Payload::Http(HttpRequest {
             method: "PUT".into(),
             url: url.into(),
             headers: vec![(
@@ -28,8 +28,9 @@ fn item(url: &str, max_attempts: u32, timeout_msecs: u64) -> OutboxItem {
             body: BODY.to_vec(),
             max_attempts,
             timeout_msecs,
+            signing: None,
         }),
-    }
+    )
 }
 
 fn dispatcher() -> Dispatcher {

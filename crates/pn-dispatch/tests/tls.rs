@@ -42,10 +42,10 @@ fn pki() -> TestPki {
 }
 
 fn item(url: String) -> OutboxItem {
-    OutboxItem {
-        driver: "ox".into(),
-        user: "alice@example.com".into(),
-        payload: Payload::Http(HttpRequest {
+    OutboxItem::new(
+        "ox",
+        "alice@example.com",
+        Payload::Http(HttpRequest {
             method: "PUT".into(),
             url,
             headers: vec![(
@@ -55,8 +55,9 @@ fn item(url: String) -> OutboxItem {
             body: b"{}".to_vec(),
             max_attempts: 2,
             timeout_msecs: 2000,
+            signing: None,
         }),
-    }
+    )
 }
 
 #[tokio::test]

@@ -164,18 +164,19 @@ impl DriverTxn for OxTxn {
         let mut body = Vec::with_capacity(512);
         payload::write_message_new(&mut body, user, msg, unseen);
         debug!(target: LOG_TARGET, "Sending notification: {}", String::from_utf8_lossy(&body));
-        let item = OutboxItem {
-            driver: NAME.to_owned(),
-            user: ctx.user.username.clone(),
-            payload: Payload::Http(HttpRequest {
+        let item = OutboxItem::new(
+            NAME,
+            ctx.user.username.clone(),
+            Payload::Http(HttpRequest {
                 method: "PUT".to_owned(),
                 url: self.config.url.clone(),
                 headers: vec![("Content-Type".to_owned(), CONTENT_TYPE.to_owned())],
                 body,
                 max_attempts: self.config.max_attempts(),
                 timeout_msecs: u64::from(self.config.effective_timeout_msecs()),
+                signing: None,
             }),
-        };
+        );
         if let Err(e) = ctx.outbox.enqueue(item) {
             error!(target: LOG_TARGET, "Error when sending notification: {e}");
         }
