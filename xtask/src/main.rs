@@ -4,12 +4,16 @@
 //! - `bench [ARGS…]`: the criterion benchmarks, then a summary with ratios against each
 //!   group's baseline measured in the same run.
 //! - `bench lmtp`: deliveries per second and latency of `pn lmtp` against Dovecot's LMTP.
+//! - `dist`: man pages and shell completions in `target/dist/`.
+//! - `deb [--check]`: a Debian package (binary, man pages, completions, systemd units,
+//!   `/etc/pn/pn.conf`); `--check` installs, runs and removes it.
 //! - `debian-config`: Debian's packaged dovecot.conf tree must pass `pn config check`.
 
 mod bench;
 mod bench_lmtp;
 mod ci;
 mod debian_config;
+mod dist;
 mod run;
 
 use std::process::ExitCode;
@@ -21,6 +25,8 @@ fn main() -> ExitCode {
         Some("bench") if args.get(1).is_some_and(|a| a == "lmtp") => bench_lmtp::run(),
         Some("bench") => bench::run(&args[1..]),
         Some("debian-config") => debian_config::run(),
+        Some("dist") => dist::dist(),
+        Some("deb") => dist::deb(&args[1..]),
         _ => {
             usage();
             return ExitCode::from(64);
@@ -42,7 +48,7 @@ fn usage() {
     #[allow(clippy::print_stderr)]
     {
         eprintln!(
-            "usage: cargo xtask <ci | bench [cargo bench args…] [-- criterion args…] | bench lmtp | debian-config>"
+            "usage: cargo xtask <ci | bench [cargo bench args…] [-- criterion args…] | bench lmtp | dist | deb [--check] | debian-config>"
         );
     }
 }

@@ -62,6 +62,11 @@ pub(crate) enum Command {
     Expunge(cmd::expunge::ExpungeArgs),
     /// Serve LMTP (RFC 2033): deliver into the store with push notifications.
     Lmtp(cmd::lmtp::LmtpArgs),
+    /// Print a shell completion script (bash, zsh, fish).
+    Completions(cmd::generate::CompletionsArgs),
+    /// Write the man pages into a directory (used by packaging).
+    #[command(hide = true)]
+    GenerateMan(cmd::generate::ManArgs),
 }
 
 fn parse_override(s: &str) -> Result<(String, String), String> {
@@ -99,6 +104,8 @@ fn main() -> ExitCode {
         Command::Flags(args) => cmd::flags::run(&cli, args),
         Command::Expunge(args) => cmd::expunge::run(&cli, args),
         Command::Lmtp(args) => cmd::lmtp::run(&cli, args),
+        Command::Completions(args) => cmd::generate::completions(args),
+        Command::GenerateMan(args) => cmd::generate::man(args),
     };
     match result {
         Ok(code) => code,

@@ -4,6 +4,7 @@ pub(crate) mod config;
 pub(crate) mod deliver;
 pub(crate) mod expunge;
 pub(crate) mod flags;
+pub(crate) mod generate;
 pub(crate) mod lmtp;
 pub(crate) mod mail;
 pub(crate) mod mailbox;
