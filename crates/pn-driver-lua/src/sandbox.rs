@@ -24,7 +24,7 @@ pub(crate) const EXIT_ERROR: &str =
 /// How much the script is trusted (driver argument `restricted`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) enum Trust {
-    /// Dovecot's model: all safe standard libraries.
+    /// Dovecot's model: every standard library mlua's safe mode offers (no C modules).
     #[default]
     Trusted,
     /// Nothing outside the Lua state.
