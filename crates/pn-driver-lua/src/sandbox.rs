@@ -13,7 +13,8 @@
 //! `restricted=yes` removes everything that reaches outside the Lua state: the `io` library,
 //! `os.execute`, `os.remove`, `os.rename`, `os.tmpname`, `os.getenv`, `os.setlocale`,
 //! `loadfile`, `dofile`, and `require` of anything but the standard and built-in modules
-//! (`socket.http`, `socket.url`, `ltn12`). C modules cannot be loaded in either mode.
+//! (`socket.http`, `socket.url`, `ltn12`); `print` still writes to standard output. C modules
+//! cannot be loaded in either mode.
 
 use mlua::{Function, Lua, Table, Value};
 

@@ -240,3 +240,42 @@ fn an_invalid_restricted_value_is_an_init_error() {
         ["lua: Invalid restricted: maybe (yes or no)"]
     );
 }
+
+#[test]
+fn restricted_in_a_dovecot_24_filter_is_not_passed_to_script_init() {
+    let capture = Capture::default();
+    let _g = capture.install();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = script(
+        dir.path(),
+        "s.lua",
+        r#"
+        function script_init(settings)
+          local keys = {}
+          for k, v in pairs(settings) do keys[#keys + 1] = k .. "=" .. v end
+          table.sort(keys)
+          dovecot.i_info("probe: " .. table.concat(keys, " ") .. "; io " .. type(io))
+        end
+        "#,
+    );
+    // What pn-config makes of `push_notification lua { lua_file = …; restricted = yes;
+    // user_param = x }`.
+    let spec = pn_config::parse_driver_value(
+        "push_notification lua",
+        &format!("lua:file={} restricted=yes user_param=x", path.display()),
+    );
+    let env: Arc<dyn pn_core::PluginEnv> =
+        Arc::new(std::collections::BTreeMap::<String, String>::new());
+    let host: Arc<dyn MailboxHost> = Arc::new(Store);
+    let outbox: Arc<dyn pn_core::Outbox> = Arc::new(pn_core::MemoryOutbox::new());
+    let user = alice("lmtp");
+    let driver = pn_driver_lua::init(&pn_core::DriverInitCtx {
+        spec: &spec,
+        user: &user,
+        env: &env,
+        host: &host,
+        outbox: &outbox,
+    });
+    assert!(driver.is_ok());
+    assert_eq!(probes(&capture.take()), ["user_param=x; io nil"]);
+}
