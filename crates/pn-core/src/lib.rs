@@ -59,7 +59,7 @@
 //!
 //! // An LMTP delivery: save into INBOX as a delivery, then commit with the assigned UID.
 //! let mut txn = user.begin_mail_txn("INBOX");
-//! txn.save(&Save { delivery: true, flags: MailFlags::RECENT, keywords: &[], content: &() });
+//! txn.save(&Save { delivery: true, flags: MailFlags::empty(), keywords: &[], content: &() });
 //! txn.commit(&Commit { uid_validity: 1700000000, saved_uids: &[7] });
 //! user.deinit();
 //! assert_eq!(seen.load(std::sync::atomic::Ordering::SeqCst), 1);

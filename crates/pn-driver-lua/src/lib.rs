@@ -21,12 +21,16 @@
 //! `docs/lua.md` for the complete API and the differences from Dovecot.
 //!
 //! pn extensions (Dovecot ignores unknown driver arguments, so they are safe to add):
-//! `call_timeout_msecs=N` stops a script call that runs longer than N ms, and
-//! `memory_limit=N` (bytes, `k`/`M`/`G` suffix allowed) caps the Lua state's memory.
+//! `call_timeout_msecs=N` stops a script call that runs longer than N ms,
+//! `memory_limit=N` (bytes, `k`/`M`/`G` suffix allowed) caps the Lua state's memory, and
+//! `restricted=yes` takes away everything that reaches outside the Lua state (files,
+//! programs, the environment). In every mode `os.exit` is an error instead of a process exit
+//! and only text chunks load (see the `sandbox` module).
 
 mod api;
 mod event;
 mod http;
+mod sandbox;
 mod script;
 mod user;
 
@@ -61,6 +65,7 @@ const FN_EVENT_PREFIX: &str = "dovecot_lua_notify_event_";
 /// (`No file in config and no push_notification_lua_script_file set`,
 /// `access(<file>) failed: …`, `lua_load(<file>) failed: …`, `Script init failed`,
 /// `script_init() returned non-number`, `lua_pcall(script_init, 0, 1) failed: …`).
+/// `script_init` may return nothing (Dovecot 2.4) or `0` (2.3).
 pub fn init(ctx: &DriverInitCtx<'_>) -> Result<Box<dyn Driver>, DriverInitError> {
     let named_filter = ctx.spec.key.starts_with("push_notification ");
     let file = ctx
@@ -82,7 +87,12 @@ pub fn init(ctx: &DriverInitCtx<'_>) -> Result<Box<dyn Driver>, DriverInitError>
         ctx.spec
             .args
             .iter()
-            .filter(|(k, _)| !matches!(*k, "file" | "call_timeout_msecs" | "memory_limit"))
+            .filter(|(k, _)| {
+                !matches!(
+                    *k,
+                    "file" | "call_timeout_msecs" | "memory_limit" | "restricted"
+                )
+            })
             .map(|(k, v)| (k.to_owned(), v.to_owned()))
             .collect()
     });

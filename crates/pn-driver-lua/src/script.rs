@@ -12,6 +12,7 @@ use pn_core::{MailboxHost, PluginEnv, UserInfo};
 use pn_event::EventData;
 use tracing::error;
 
+use crate::sandbox::{self, Trust};
 use crate::{LOG_TARGET, api, event, http, parse_msecs, parse_size, user};
 
 /// What the Lua API reaches outside the state: the user, the settings, the mail store.
@@ -23,11 +24,13 @@ pub(crate) struct Env {
     pub(crate) file: String,
 }
 
-/// pn's guard rails (not in Dovecot): a time limit per call and a memory limit.
+/// pn's guard rails (not in Dovecot): a time limit per call, a memory limit and the
+/// restricted mode.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Limits {
     call_timeout: Option<Duration>,
     memory: Option<usize>,
+    trust: Trust,
 }
 
 impl Limits {
@@ -45,6 +48,7 @@ impl Limits {
         Ok(Limits {
             call_timeout,
             memory,
+            trust: Trust::from_arg(args.get("restricted"))?,
         })
     }
 }
@@ -91,10 +95,14 @@ impl Script {
             lua.set_memory_limit(limit)
                 .map_err(|e| format!("Cannot set the memory limit: {}", error_text(&e)))?;
         }
+        sandbox::apply(&lua, limits.trust)
+            .map_err(|e| format!("Cannot restrict the Lua state: {}", error_text(&e)))?;
         // Dovecot loads the chunk before registering its API; a syntax error is reported first.
+        // Text only: Lua does not verify binary chunks (see `sandbox`).
         let chunk = lua
             .load(source)
             .set_name(format!("@{file}"))
+            .set_mode(mlua::chunk::ChunkMode::Text)
             .into_function()
             .map_err(|e| format!("lua_load({file}) failed: {}", error_text(&e)))?;
         lua.set_app_data(env);
@@ -183,9 +191,11 @@ impl Script {
                 error_text(&e)
             )
         })?;
-        // `lua_isinteger`: a float such as 0.0 is a "non-number" to Dovecot.
+        // Dovecot 2.4 ignores the result and its documented scripts return nothing; 2.3 wants
+        // the integer 0 (`lua_isinteger`: a float such as 0.0 is a "non-number" to it). Both
+        // kinds of script run; a number other than 0 still fails as in 2.3.
         match value {
-            Value::Integer(0) => Ok(()),
+            Value::Nil | Value::Integer(0) => Ok(()),
             Value::Integer(_) => Err("Script init failed".to_owned()),
             _ => Err("script_init() returned non-number".to_owned()),
         }

@@ -4,4 +4,5 @@ mod errors;
 mod http;
 mod metadata;
 mod replay;
+mod sandbox;
 mod util;

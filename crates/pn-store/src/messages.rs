@@ -163,14 +163,18 @@ impl Maildir {
         // made durable by that directory's fsync; a crash before it leaves an uncommitted
         // file that nobody was told about.
         self.hook(SaveStep::TmpWritten);
-        // Report the saves (Dovecot's mail_save after save_finish).
+        // Report the saves (Dovecot's mail_save after save_finish). The flags are the ones
+        // the message is saved with, never `\Recent`: Dovecot's `mail_get_flags` on a mail
+        // being saved has no UID yet, so the session's recent state cannot apply
+        // (lua-events.txt: a delivery's `flags` is `{}`, an APPEND with `\Seen` gives
+        // `{"\\Seen"}`).
         if let Some(txn) = txn {
             for (input, s) in inputs.iter().zip(&staged) {
                 let keywords = s.keywords.clone();
                 let mut save = |content: &dyn MessageSource| {
                     txn.save(&Save {
                         delivery: kind == SaveKind::Delivery,
-                        flags: (s.flags & MailFlags::REPORTABLE) | MailFlags::RECENT,
+                        flags: s.flags & MailFlags::REPORTABLE,
                         keywords: &keywords,
                         content,
                     });

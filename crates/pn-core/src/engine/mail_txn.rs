@@ -16,7 +16,8 @@ pub struct Save<'a> {
     /// `true` for LDA/LMTP delivery (Dovecot's `MAILBOX_FLAG_POST_SESSION`): `MessageNew`.
     /// `false` for everything else (IMAP APPEND, COPY, MOVE, doveadm save): `MessageAppend`.
     pub delivery: bool,
-    /// The message's flags as saved (`\Recent` included where the store sets it).
+    /// The message's flags as saved. Dovecot never reports `\Recent` here (the mail has no
+    /// UID yet when it is read), so a host leaves it out.
     pub flags: MailFlags,
     /// The message's keywords as saved.
     pub keywords: &'a [String],

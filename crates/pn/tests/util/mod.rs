@@ -237,8 +237,11 @@ pub(crate) fn http_receiver(status: &'static str) -> (u16, mpsc::Receiver<Reques
                         if h.is_empty() {
                             break;
                         }
-                        if let Some(v) = h.strip_prefix("Content-Length: ") {
-                            length = v.parse().unwrap();
+                        // Header names are case-insensitive (LuaSocket sends them lower-case).
+                        if let Some((name, v)) = h.split_once(':')
+                            && name.eq_ignore_ascii_case("content-length")
+                        {
+                            length = v.trim().parse().unwrap();
                         }
                         headers.push(h);
                     }
