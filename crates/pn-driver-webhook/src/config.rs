@@ -178,7 +178,18 @@ impl WebhookConfig {
     pub fn from_spec(spec: &DriverSpec) -> Result<WebhookConfig, ConfigError> {
         let args = &spec.args;
         if let Some((key, _)) = args.iter().find(|(k, _)| !KNOWN_ARGS.contains(k)) {
-            return Err(ConfigError::Unknown(key.to_owned()));
+            // A stray secret without `key=` would be its own "key": only name-like keys are
+            // echoed.
+            let name_like = key.len() <= 24
+                && key
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b == b'_' || b.is_ascii_digit())
+                && !key.starts_with("whsec_");
+            return Err(ConfigError::Unknown(if name_like {
+                key.to_owned()
+            } else {
+                "(not shown: not an argument name)".to_owned()
+            }));
         }
         let metadata = match args.get("metadata") {
             None => false,
@@ -388,6 +399,8 @@ mod tests {
         let err = |args: &str| parse(args).expect_err(args).to_string();
         assert_eq!(err(""), "missing argument url (or metadata=yes)");
         assert!(err("url=https://h/ evnts=MessageNew").starts_with("unknown argument \"evnts\""));
+        let stray = err("url=https://h/ whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
+        assert!(!stray.contains("MfKQ9r8"), "{stray}");
         assert_eq!(
             err("url=https://h/ events=MessageNu"),
             "events=MessageNu: not one of the twelve RFC 5423 events (MessageNew, FlagsSet, …)"

@@ -73,7 +73,7 @@ pub enum SubscriptionError {
 /// admin's typo never silently drops a filter.
 pub fn parse(value: &[u8], allow_private: bool) -> Result<Vec<Endpoint>, SubscriptionError> {
     let doc: Document =
-        serde_json::from_slice(value).map_err(|e| SubscriptionError::Json(e.to_string()))?;
+        serde_json::from_slice(value).map_err(|e| SubscriptionError::Json(describe(&e)))?;
     let mut endpoints = Vec::with_capacity(doc.endpoints.len());
     for (index, e) in doc.endpoints.into_iter().enumerate() {
         let wrap = |source| SubscriptionError::Endpoint { index, source };
@@ -105,6 +105,22 @@ pub fn parse(value: &[u8], allow_private: bool) -> Result<Vec<Endpoint>, Subscri
         endpoints.push(endpoint);
     }
     Ok(endpoints)
+}
+
+/// serde_json's message without the values it may quote (a mistyped secret would otherwise
+/// reach the log): names of unknown or missing fields are kept, values are not.
+fn describe(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    let kept = text.starts_with("unknown field") || text.starts_with("missing field");
+    let what = if kept {
+        text.split(" at line")
+            .next()
+            .unwrap_or("invalid document")
+            .to_owned()
+    } else {
+        format!("{:?} error", e.classify()).to_lowercase()
+    };
+    format!("{what} at line {} column {}", e.line(), e.column())
 }
 
 #[cfg(test)]
@@ -140,6 +156,14 @@ mod tests {
             parse(typo, false),
             Err(SubscriptionError::Json(_))
         ));
+        let wrong_type = br#"{"endpoints":[{"url":"https://h/","secrets":"whsec_c2Vjb25k"}]}"#;
+        let err = parse(wrong_type, false)
+            .expect_err("not an array")
+            .to_string();
+        assert!(!err.contains("c2Vjb25k"), "{err}");
+        let typo = br#"{"endpoints":[{"url":"https://h/","evnts":[]}]}"#;
+        let err = parse(typo, false).expect_err("typo").to_string();
+        assert!(err.contains("unknown field `evnts`"), "{err}");
         let bad = br#"{"endpoints":[{"url":"https://h/","secrets":["whsec_s3cr*t"]}]}"#;
         let err = parse(bad, false).expect_err("bad secret").to_string();
         assert!(

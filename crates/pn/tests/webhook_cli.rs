@@ -657,3 +657,39 @@ fn config_check_reports_webhook_errors_at_their_line() {
         stderr(&out)
     );
 }
+
+/// The same check with the Rust reference crate (`standardwebhooks` on crates.io), as in the
+/// Rust receiver of docs/webhook.md.
+#[test]
+fn signatures_verify_with_the_rust_reference_crate() {
+    let (port, requests) = http_receiver("200 OK");
+    let sb = sandbox(&format!(
+        "webhook:url=http://127.0.0.1:{port}/hook secret={NEW_SECRET},{OLD_SECRET}"
+    ));
+    deliver(&sb, "INBOX", &mail("bob@example.org", "rust"));
+    let r = requests.recv_timeout(Duration::from_secs(10)).unwrap();
+    let mut headers = http::HeaderMap::new();
+    for h in &r.headers {
+        let (name, value) = h.split_once(": ").unwrap();
+        headers.append(
+            http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+            http::HeaderValue::from_str(value).unwrap(),
+        );
+    }
+    let verify = |secret: &str, body: &[u8]| {
+        standardwebhooks::Webhook::new(secret)
+            .unwrap()
+            .verify(body, &headers)
+            .is_ok()
+    };
+    assert!(verify(NEW_SECRET, &r.body), "the new key verifies");
+    assert!(
+        verify(OLD_SECRET, &r.body),
+        "the old key verifies during the rotation"
+    );
+    assert!(!verify(OTHER_SECRET, &r.body), "another key does not");
+    let mut tampered = r.body.clone();
+    let last = tampered.len() - 2;
+    tampered[last] ^= 1;
+    assert!(!verify(NEW_SECRET, &tampered), "a tampered body fails");
+}
