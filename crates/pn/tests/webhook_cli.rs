@@ -693,3 +693,20 @@ fn signatures_verify_with_the_rust_reference_crate() {
     tampered[last] ^= 1;
     assert!(!verify(NEW_SECRET, &tampered), "a tampered body fails");
 }
+
+/// Without its packages the receiver says what to install and exits 77, which the tests above
+/// turn into a skip with that message (`python3 -S` hides site-packages).
+#[test]
+fn the_receiver_names_its_packages_when_they_are_missing() {
+    let out = Command::new("python3")
+        .args(["-S", RECEIVER, SCHEMA])
+        .output()
+        .expect("python3");
+    assert_eq!(out.status.code(), Some(77));
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.starts_with("SKIP ")
+            && said.contains("python3 -m pip install standardwebhooks jsonschema"),
+        "{said}"
+    );
+}
