@@ -13,8 +13,8 @@ use crate::vars::{UserVars, expand};
 /// Rewrites one value of a named filter (e.g. `%` expansion); gets the key and location.
 type Transform<'a> = dyn Fn((&str, &Location), &str) -> Result<String, ConfigError> + 'a;
 
-/// The drivers Dovecot 2.3.21 ships (matched case-insensitively).
-pub const KNOWN_DRIVERS: &[&str] = &["dlog", "ox", "lua"];
+/// The drivers Dovecot 2.3.21 ships, and pn's `webhook` (matched case-insensitively).
+pub const KNOWN_DRIVERS: &[&str] = &["dlog", "ox", "lua", "webhook"];
 
 /// The 2.3 driver keys and the legacy fallback (spec §3.1).
 pub(crate) const DRIVER_ROOT: &str = "push_notification_driver";

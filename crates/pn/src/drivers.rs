@@ -8,5 +8,6 @@ pub(crate) fn registry() -> DriverRegistry {
     registry.register(pn_driver_dlog::NAME, pn_driver_dlog::init);
     registry.register(pn_driver_ox::NAME, pn_driver_ox::init);
     registry.register(pn_driver_lua::NAME, pn_driver_lua::init);
+    registry.register(pn_driver_webhook::NAME, pn_driver_webhook::init);
     registry
 }

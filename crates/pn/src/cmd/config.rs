@@ -90,6 +90,7 @@ fn warn_all(warnings: &[Warning]) {
 fn check(config: &Config, out: &mut String) -> Result<(), Failure> {
     let warnings = config.check().map_err(settings::failure)?;
     warn_all(&warnings);
+    check_webhook(config)?;
     out.push_str(&format!(
         "{}: OK ({} file{}, {} warning{})\n",
         config.source().display(),
@@ -99,6 +100,38 @@ fn check(config: &Config, out: &mut String) -> Result<(), Failure> {
         if warnings.len() == 1 { "" } else { "s" },
     ));
     Ok(())
+}
+
+/// The webhook driver's arguments are pn's own, so a mistake is an error (the driver would not
+/// load), reported at the line that has it.
+fn check_webhook(config: &Config) -> Result<(), Failure> {
+    let mut errors: Vec<String> = Vec::new();
+    for protocol in config.protocols() {
+        let settings = config.effective(&protocol);
+        let specs = settings.drivers().map_err(settings::failure)?;
+        let backends = settings.backends().map_err(settings::failure)?;
+        for spec in specs.iter().chain(&backends) {
+            if !spec.name.eq_ignore_ascii_case(pn_driver_webhook::NAME) {
+                continue;
+            }
+            if let Err(e) = pn_driver_webhook::WebhookConfig::from_spec(spec) {
+                let at = spec
+                    .location
+                    .as_ref()
+                    .map(|l| format!("{l}: "))
+                    .unwrap_or_default();
+                let line = format!("pn: {at}{}: webhook: {e}", spec.key);
+                if !errors.contains(&line) {
+                    errors.push(line);
+                }
+            }
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(Failure::new(crate::exit::EX_USAGE, errors.join("\n")))
+    }
 }
 
 fn drivers(config: &Config, protocol: &str, out: &mut String) -> Result<(), Failure> {
@@ -138,14 +171,34 @@ fn write_spec(spec: &DriverSpec, out: &mut String) {
     match &spec.raw_args {
         None => out.push_str("  args: (none)\n"),
         Some(raw) => {
-            out.push_str(&format!("  args: {:?}\n", mask_url_secrets(raw)));
+            out.push_str(&format!(
+                "  args: {:?}\n",
+                mask_url_secrets(&mask_args(raw))
+            ));
             for (key, value) in spec.args.iter() {
                 if value.is_empty() {
                     out.push_str(&format!("    {key} (flag)\n"));
+                } else if SECRET_ARGS.contains(&key) {
+                    out.push_str(&format!("    {key} = ***\n"));
                 } else {
                     out.push_str(&format!("    {key} = {}\n", mask_url_secrets(value)));
                 }
             }
         }
     }
+}
+
+/// Driver arguments whose values are secrets (the webhook driver's signing secrets and
+/// notifier tokens): never printed.
+const SECRET_ARGS: [&str; 2] = ["secret", "token"];
+
+/// `raw` with the values of [`SECRET_ARGS`] replaced by `***`.
+fn mask_args(raw: &str) -> String {
+    raw.split(' ')
+        .map(|token| match token.split_once('=') {
+            Some((key, _)) if SECRET_ARGS.contains(&key) => format!("{key}=***"),
+            _ => token.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
