@@ -49,5 +49,10 @@ pub(crate) fn run() -> anyhow::Result<()> {
         "benchmarks build",
         cargo().args(["bench", "--workspace", "--no-run", "--locked"]),
     )?;
+    // The Debian package: built from the release binary, then installed, run and removed
+    // again where dpkg is available (as root; otherwise only built).
+    if std::path::Path::new("/usr/bin/dpkg-deb").exists() {
+        crate::dist::deb(&["--check".to_owned()])?;
+    }
     Ok(())
 }
