@@ -62,7 +62,8 @@ pub struct Outcome {
 /// session from one process, so it allows a few.
 pub const DEFAULT_MAX_CONNECTIONS_PER_ORIGIN: usize = 8;
 
-/// Connections open at once to all origins together unless configured otherwise.
+/// Connections in use at once to all origins together unless configured otherwise (idle
+/// keep-alive connections are bounded per origin, by its limit).
 pub const DEFAULT_MAX_CONNECTIONS: usize = 64;
 
 /// One connection pool per origin, shared by every request to it.
