@@ -34,7 +34,7 @@ pub use driver::{DriverArgs, DriverSpec, driver_specs, parse_driver_value};
 pub use error::{ConfigError, Diagnostic, Warning};
 pub use loader::ParseOptions;
 pub use location::Location;
-pub use mask::mask_url_secrets;
+pub use mask::{HIDDEN_USERINFO, HIDDEN_VALUE, Secrets, mask_url_secrets};
 pub use model::{
     Assignment, Filter, ProtocolFilter, SectionId, SectionStart, Setting, SettingPath, Settings,
     Value,
@@ -223,11 +223,12 @@ impl Config {
 impl Config {
     /// Prints the assignments (and section starts) whose path `keep` accepts, in
     /// dovecot.conf syntax with filters and sections grouped; parsing the output gives the
-    /// same settings.
-    pub fn render(&self, keep: &dyn Fn(&SettingPath) -> bool) -> String {
+    /// same settings. With [`Secrets::Hide`] secrets are hidden as doveconf hides them
+    /// (then a hidden value reads back as empty).
+    pub fn render(&self, keep: &dyn Fn(&SettingPath) -> bool, secrets: Secrets) -> String {
         let mut out = String::new();
         // Writing to a String cannot fail.
-        let _ = self.write_filtered(&mut out, keep);
+        let _ = self.write_filtered(&mut out, keep, secrets);
         out
     }
 
@@ -235,6 +236,7 @@ impl Config {
         &self,
         f: &mut impl fmt::Write,
         keep: &dyn Fn(&SettingPath) -> bool,
+        secrets: Secrets,
     ) -> fmt::Result {
         let mut events: Vec<(&Location, Vec<String>, Option<&str>, String)> = Vec::new();
         let keep_section = |sections: &[SectionId]| {
@@ -261,7 +263,7 @@ impl Config {
                 &a.location,
                 print::frames(&a.filter, &a.path.sections),
                 Some(a.path.key.as_str()),
-                print::quote_value(&a.value),
+                mask::shown(&a.path.key, print::quote_value(&a.value), secrets),
             ));
         }
         for start in s {
@@ -280,7 +282,7 @@ impl Config {
 impl fmt::Display for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "# {}", self.source.display())?;
-        self.write_filtered(f, &|_| true)
+        self.write_filtered(f, &|_| true, Secrets::Show)
     }
 }
 
@@ -291,11 +293,12 @@ fn position_before(a: &Location, b: &Location) -> bool {
 }
 
 impl Settings {
-    /// Prints the settings in effect whose path `keep` accepts, one block per section.
-    pub fn render(&self, keep: &dyn Fn(&SettingPath) -> bool) -> String {
+    /// Prints the settings in effect whose path `keep` accepts, one block per section;
+    /// secrets hidden or shown as [`Config::render`] does.
+    pub fn render(&self, keep: &dyn Fn(&SettingPath) -> bool, secrets: Secrets) -> String {
         let mut out = String::new();
         // Writing to a String cannot fail.
-        let _ = self.write_filtered(&mut out, keep);
+        let _ = self.write_filtered(&mut out, keep, secrets);
         out
     }
 
@@ -303,6 +306,7 @@ impl Settings {
         &self,
         f: &mut impl fmt::Write,
         keep: &dyn Fn(&SettingPath) -> bool,
+        secrets: Secrets,
     ) -> fmt::Result {
         let mut items: Vec<(&SettingPath, &Setting)> =
             self.map.iter().filter(|(p, _)| keep(p)).collect();
@@ -313,7 +317,7 @@ impl Settings {
                 (
                     print::frames(&Filter::default(), &p.sections),
                     Some(p.key.as_str()),
-                    print::quote_value(&s.value),
+                    mask::shown(&p.key, print::quote_value(&s.value), secrets),
                 )
             }),
         )
@@ -323,6 +327,6 @@ impl Settings {
 /// Prints all settings in effect (see [`Settings::render`]).
 impl fmt::Display for Settings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.write_filtered(f, &|_| true)
+        self.write_filtered(f, &|_| true, Secrets::Show)
     }
 }

@@ -14,6 +14,11 @@
 //! | connect failed (refused, TLS) | error at once, no retry | same |
 //!
 //! A final status after retries gets Dovecot's suffix `(<n> retries in <s>.<ms> secs)`.
+//!
+//! Connections are bounded: at most [`DEFAULT_MAX_CONNECTIONS_PER_ORIGIN`] to one origin and
+//! [`DEFAULT_MAX_CONNECTIONS`] in all (both configurable, see
+//! [`crate::DispatchConfig`]); further requests wait without a connection, and an attempt's
+//! timeout starts only when it has one.
 
 use std::collections::HashMap;
 use std::error::Error as _;
@@ -27,6 +32,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use pn_core::{EventId, HttpRequest};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tracing::debug;
 
 use crate::LOG_TARGET;
@@ -51,17 +57,47 @@ pub struct Outcome {
     pub attempts: u32,
 }
 
+/// Connections open at once to one origin unless configured otherwise. Dovecot's lib-http
+/// defaults to 1 per process, but Dovecot runs one process per session; pn lmtp serves every
+/// session from one process, so it allows a few.
+pub const DEFAULT_MAX_CONNECTIONS_PER_ORIGIN: usize = 8;
+
+/// Connections in use at once to all origins together unless configured otherwise (idle
+/// keep-alive connections are bounded per origin, by its limit).
+pub const DEFAULT_MAX_CONNECTIONS: usize = 64;
+
 /// One connection pool per origin, shared by every request to it.
+///
+/// Why the permits: hyper's pool opens a new connection for every request that finds no idle
+/// one, so an endpoint that accepts and never answers would get one socket per queued push
+/// until the process runs out of descriptors and mail delivery fails. An attempt holds one
+/// permit of its origin and one of the whole pool while it runs; requests beyond that wait
+/// for a permit in memory, without a descriptor (lib-http queues them the same way).
 pub(crate) struct Pools {
     tls: Arc<rustls::ClientConfig>,
-    clients: Mutex<HashMap<String, HttpClient>>,
+    per_origin: usize,
+    total: Arc<Semaphore>,
+    origins: Mutex<HashMap<String, Origin>>,
+}
+
+struct Origin {
+    client: HttpClient,
+    permits: Arc<Semaphore>,
+}
+
+/// What an attempt holds while it may use a connection.
+struct Permits {
+    _origin: OwnedSemaphorePermit,
+    _total: OwnedSemaphorePermit,
 }
 
 impl Pools {
-    pub(crate) fn new(tls: rustls::ClientConfig) -> Pools {
+    pub(crate) fn new(tls: rustls::ClientConfig, per_origin: usize, total: usize) -> Pools {
         Pools {
             tls: Arc::new(tls),
-            clients: Mutex::new(HashMap::new()),
+            per_origin: per_origin.clamp(1, Semaphore::MAX_PERMITS),
+            total: Arc::new(Semaphore::new(total.clamp(1, Semaphore::MAX_PERMITS))),
+            origins: Mutex::new(HashMap::new()),
         }
     }
 
@@ -76,23 +112,49 @@ impl Pools {
             .wrap_connector(http);
         Client::builder(TokioExecutor::new())
             .http1_title_case_headers(true)
+            // Idle connections keep their descriptors: no more than may be busy at once.
+            .pool_max_idle_per_host(self.per_origin)
             .build(https)
     }
 
-    fn get(&self, origin: &str) -> HttpClient {
-        let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
-        clients
-            .entry(origin.to_owned())
-            .or_insert_with(|| self.build())
-            .clone()
+    /// The origin's client and its permits.
+    fn get(&self, origin: &str) -> (HttpClient, Arc<Semaphore>) {
+        let mut origins = self.origins.lock().unwrap_or_else(|p| p.into_inner());
+        let o = origins.entry(origin.to_owned()).or_insert_with(|| Origin {
+            client: self.build(),
+            permits: Arc::new(Semaphore::new(self.per_origin)),
+        });
+        (o.client.clone(), Arc::clone(&o.permits))
+    }
+
+    /// Waits for a connection slot: the origin's first, then the pool's, so that requests
+    /// queued for one hanging origin never hold slots other origins could use.
+    async fn permits(&self, origin: Arc<Semaphore>) -> Option<Permits> {
+        let origin = origin.acquire_owned().await.ok()?;
+        let total = Arc::clone(&self.total).acquire_owned().await.ok()?;
+        Some(Permits {
+            _origin: origin,
+            _total: total,
+        })
     }
 
     /// Drops the origin's pool so the next attempt opens a new connection (after a `408`,
-    /// where lib-http closes the connection).
+    /// where lib-http closes the connection). The origin keeps its permits.
     fn renew(&self, origin: &str) {
         let fresh = self.build();
-        let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
-        clients.insert(origin.to_owned(), fresh);
+        let mut origins = self.origins.lock().unwrap_or_else(|p| p.into_inner());
+        match origins.get_mut(origin) {
+            Some(o) => o.client = fresh,
+            None => {
+                origins.insert(
+                    origin.to_owned(),
+                    Origin {
+                        client: fresh,
+                        permits: Arc::new(Semaphore::new(self.per_origin)),
+                    },
+                );
+            }
+        }
     }
 }
 
@@ -131,9 +193,18 @@ pub(crate) async fn send(pools: &Pools, event_id: &EventId, req: &HttpRequest) -
     let mut attempts = 0u32;
     loop {
         attempts += 1;
+        let (_, slots) = pools.get(&origin);
+        // The attempt timeout starts once a connection slot is ours, as lib-http starts it
+        // when the request goes out on a connection; waiting in the queue has no deadline.
+        let Some(permits) = pools.permits(slots).await else {
+            return failure(None, "Dispatcher shut down".to_owned(), attempts - 1);
+        };
+        // Fetched after the wait: a 408 meanwhile may have renewed the origin's pool.
+        let (client, _) = pools.get(&origin);
         let started = Instant::now();
         first_sent.get_or_insert(started);
-        let result = attempt(pools.get(&origin), &target, event_id, req, timeout).await;
+        let result = attempt(client, &target, event_id, req, timeout).await;
+        drop(permits);
         let retries_left = attempts < max_attempts;
         let retry = |why: &str| {
             debug!(target: LOG_TARGET, "request [{} {}]: Retrying (attempts={attempts}): {why}", req.method, target.url());

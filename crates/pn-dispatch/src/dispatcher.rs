@@ -21,6 +21,12 @@ pub struct DispatchConfig {
     pub ssl_client_ca_dir: Option<PathBuf>,
     /// Trust the system's CA store too (the default; tests turn it off).
     pub system_roots: bool,
+    /// Connections open at once to one origin (`pn_http_client_max_parallel_connections`,
+    /// default [`attempt::DEFAULT_MAX_CONNECTIONS_PER_ORIGIN`]).
+    pub max_connections_per_origin: usize,
+    /// Connections open at once to all origins (`pn_http_client_max_connections`, default
+    /// [`attempt::DEFAULT_MAX_CONNECTIONS`]).
+    pub max_connections: usize,
 }
 
 impl Default for DispatchConfig {
@@ -29,14 +35,18 @@ impl Default for DispatchConfig {
             ssl_client_ca_file: None,
             ssl_client_ca_dir: None,
             system_roots: true,
+            max_connections_per_origin: attempt::DEFAULT_MAX_CONNECTIONS_PER_ORIGIN,
+            max_connections: attempt::DEFAULT_MAX_CONNECTIONS,
         }
     }
 }
 
 impl DispatchConfig {
-    /// Reads `ssl_client_ca_file` and `ssl_client_ca_dir` through `get` (e.g. the effective
-    /// settings of the protocol). Empty values count as unset; a leading `<` (Dovecot's
-    /// "read from file" marker) is accepted.
+    /// Reads `ssl_client_ca_file`, `ssl_client_ca_dir` and the connection limits
+    /// (`pn_http_client_max_parallel_connections`, `pn_http_client_max_connections`) through
+    /// `get` (e.g. the effective settings of the protocol). Empty values count as unset; a
+    /// leading `<` (Dovecot's "read from file" marker) is accepted; a limit that is not a
+    /// positive number is the default.
     pub fn from_settings(get: impl Fn(&str) -> Option<String>) -> DispatchConfig {
         let path = |key: &str| {
             get(key)
@@ -44,10 +54,24 @@ impl DispatchConfig {
                 .filter(|v| !v.is_empty())
                 .map(PathBuf::from)
         };
+        let limit = |key: &str, default: usize| {
+            get(key)
+                .and_then(|v| v.trim().parse::<usize>().ok())
+                .filter(|&n| n > 0)
+                .unwrap_or(default)
+        };
         DispatchConfig {
             ssl_client_ca_file: path("ssl_client_ca_file"),
             ssl_client_ca_dir: path("ssl_client_ca_dir"),
             system_roots: true,
+            max_connections_per_origin: limit(
+                "pn_http_client_max_parallel_connections",
+                attempt::DEFAULT_MAX_CONNECTIONS_PER_ORIGIN,
+            ),
+            max_connections: limit(
+                "pn_http_client_max_connections",
+                attempt::DEFAULT_MAX_CONNECTIONS,
+            ),
         }
     }
 }
@@ -75,7 +99,11 @@ impl Dispatcher {
             config.system_roots,
         )?;
         Ok(Dispatcher {
-            pools: Pools::new(tls),
+            pools: Pools::new(
+                tls,
+                config.max_connections_per_origin,
+                config.max_connections,
+            ),
             blocking: OnceLock::new(),
         })
     }

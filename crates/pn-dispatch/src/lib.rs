@@ -13,9 +13,11 @@
 //! * **Signing** ([`signing`]): an item that asks for it gets Standard Webhooks headers,
 //!   signed afresh for every attempt with the item's stable event id.
 //! * **TLS** ([`tls`]): rustls (ring), the system's roots plus Dovecot's
-//!   `ssl_client_ca_file` / `ssl_client_ca_dir`; verification is never switched off.
+//!   `ssl_client_ca_file` / `ssl_client_ca_dir`, where a self-signed `CA:TRUE` certificate
+//!   is accepted as pinned; verification is never switched off.
 //! * **Pools**: one connection pool per origin (`scheme://host:port`), so one per ox
-//!   driver URL, shared by every user.
+//!   driver URL, shared by every user; connections are bounded per origin and in all
+//!   ([`DispatchConfig`]), and requests beyond the bounds wait without a connection.
 //!
 //! A [`Dispatcher`] runs either as a task draining a [`MemoryOutbox`]
 //! ([`Dispatcher::run`]) or, in a one-shot process such as `pn deliver`, through

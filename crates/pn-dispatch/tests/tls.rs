@@ -139,3 +139,106 @@ fn unreadable_ca_file_is_a_setup_error() {
             .starts_with("ssl_client_ca_file: cannot read /nonexistent/ca.pem")
     );
 }
+
+/// What `openssl req -x509` makes: a self-signed certificate marked `CA:TRUE`, for `names`,
+/// valid until `not_after` (rcgen's default when `None`). Its PEM and the server config.
+fn self_signed_ca(
+    names: &[&str],
+    not_after: Option<(i32, u8, u8)>,
+) -> (String, Arc<rustls::ServerConfig>) {
+    let mut params =
+        CertificateParams::new(names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>())
+            .expect("params");
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    if let Some((y, m, d)) = not_after {
+        params.not_before = rcgen::date_time_ymd(y - 1, m, d);
+        params.not_after = rcgen::date_time_ymd(y, m, d);
+    }
+    let key = KeyPair::generate().expect("key");
+    let cert = params.self_signed(&key).expect("cert");
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let server = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![cert.der().clone()],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+        )
+        .expect("server config");
+    (cert.pem(), Arc::new(server))
+}
+
+/// Sends one request to a receiver serving `server`, trusting `ca_pem` through
+/// `ssl_client_ca_file` (system roots off): the outcome and the requests received.
+async fn send_pinned(
+    ca_pem: &str,
+    server: Arc<rustls::ServerConfig>,
+) -> (pn_dispatch::Outcome, usize) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca_file = dir.path().join("pinned.pem");
+    std::fs::write(&ca_file, ca_pem).expect("write");
+    let r = Receiver::start_with(Behaviour::ok(), Some(server));
+    let d = Dispatcher::new(&DispatchConfig {
+        ssl_client_ca_file: Some(ca_file),
+        system_roots: false,
+        ..DispatchConfig::default()
+    })
+    .expect("dispatcher");
+    let outcome = d.send(&item(format!("https://{}/notify", r.addr))).await;
+    (outcome, r.requests().len())
+}
+
+/// Dovecot trusts a self-signed `CA:TRUE` endpoint certificate listed in
+/// `ssl_client_ca_file`; WebPKI alone refuses it with `CaUsedAsEndEntity`.
+#[tokio::test]
+async fn a_self_signed_ca_certificate_in_the_ca_file_is_accepted_as_pinned() {
+    let (pem, server) = self_signed_ca(&["127.0.0.1", "localhost"], None);
+    let (outcome, requests) = send_pinned(&pem, server).await;
+    assert_eq!(outcome.message, "200 OK");
+    assert_eq!(requests, 1);
+}
+
+#[tokio::test]
+async fn a_pinned_certificate_for_another_name_is_refused() {
+    let (pem, server) = self_signed_ca(&["push.example.com"], None);
+    let (outcome, requests) = send_pinned(&pem, server).await;
+    assert!(!outcome.success);
+    assert!(
+        outcome
+            .message
+            .contains("certificate not valid for name \"127.0.0.1\""),
+        "{}",
+        outcome.message
+    );
+    assert_eq!(requests, 0);
+}
+
+#[tokio::test]
+async fn an_expired_pinned_certificate_is_refused() {
+    let (pem, server) = self_signed_ca(&["127.0.0.1"], Some((2020, 1, 1)));
+    let (outcome, requests) = send_pinned(&pem, server).await;
+    assert!(!outcome.success);
+    assert!(
+        outcome.message.contains("certificate expired"),
+        "{}",
+        outcome.message
+    );
+    assert_eq!(requests, 0);
+}
+
+/// Pinning is byte for byte: another `CA:TRUE` certificate for the same name, not listed,
+/// is refused even though the CA file holds one.
+#[tokio::test]
+async fn a_ca_certificate_not_in_the_ca_file_is_refused() {
+    let (listed, _) = self_signed_ca(&["127.0.0.1"], None);
+    let (_, other) = self_signed_ca(&["127.0.0.1"], None);
+    let (outcome, requests) = send_pinned(&listed, other).await;
+    assert!(!outcome.success);
+    assert!(
+        outcome.message.starts_with("SSL handshaking with "),
+        "{}",
+        outcome.message
+    );
+    assert_eq!(requests, 0);
+}

@@ -266,7 +266,9 @@ impl<B: Backend> Session<B> {
         send(writer, &greeting).await?;
         let mut txn: Option<Transaction<B::Recipient>> = None;
         loop {
-            if reader.buffer().is_empty() {
+            // Replies wait only while another complete command is buffered (pipelining);
+            // a partial line may take the client any time to finish.
+            if !reader.buffer().contains(&b'\n') {
                 writer.flush().await?;
             }
             if *self.stop.borrow() {
@@ -371,6 +373,11 @@ impl<B: Backend> Session<B> {
                     }
                 }
                 Command::Bdat { size, last } => {
+                    if let Some(reply) = self.chunk_too_big(size) {
+                        // The chunk's octets follow and must not be read as commands, nor
+                        // waited for: end the session at once.
+                        return send(writer, &reply).await;
+                    }
                     let replies = self.bdat(reader, &mut txn, size, last).await?;
                     for reply in replies {
                         send(writer, &reply).await?;
@@ -409,6 +416,20 @@ impl<B: Backend> Session<B> {
                 "SMTPUTF8".into(),
             ],
         }
+    }
+
+    /// The refusal of a BDAT chunk that can never fit: larger than the SIZE limit, or than
+    /// any file can be when there is none.
+    fn chunk_too_big(&self, size: u64) -> Option<Reply> {
+        let limit = self.config.max_message_size;
+        if limit != 0 && size > limit {
+            return Some(Reply::new(
+                552,
+                "5.2.3",
+                "Message size exceeds administrative limit",
+            ));
+        }
+        (size > i64::MAX as u64).then(|| Reply::new(552, "5.3.4", "Message too big for system"))
     }
 
     /// The trace headers of a transaction whose recipients are all known.

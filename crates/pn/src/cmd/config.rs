@@ -1,15 +1,16 @@
 //! `pn config`: print and check the configuration.
 //!
-//! * `pn config [-p PROTOCOL]`: the settings that matter to pn, like `doveconf -n`.
+//! * `pn config [-p PROTOCOL] [-P]`: the settings that matter to pn, like `doveconf -n`;
+//!   secrets hidden as doveconf hides them unless `-P` is given.
 //! * `pn config check`: exit 0 (warnings on stderr) or 64 with the located errors.
 //! * `pn config drivers [-p PROTOCOL]`: driver instances with parsed arguments, URL
-//!   passwords masked.
+//!   URL passwords masked unless `-P` is given.
 
 use std::io::Write;
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
-use pn_config::{Config, DriverSpec, SettingPath, Warning, mask_url_secrets};
+use pn_config::{Config, DriverSpec, Secrets, SettingPath, Warning, mask_url_secrets};
 
 use crate::Cli;
 use crate::exit::{EX_SOFTWARE, Failure};
@@ -21,6 +22,11 @@ pub(crate) struct ConfigArgs {
     /// Only the settings in effect for this protocol (lmtp, lda, imap, …).
     #[arg(short = 'p', long = "protocol", global = true)]
     pub(crate) protocol: Option<String>,
+
+    /// Show secrets (passwords, keys, the user part of HTTP URLs), which are hidden by
+    /// default as `doveconf` hides them.
+    #[arg(short = 'P', long = "show-secrets", global = true)]
+    pub(crate) show_secrets: bool,
 
     #[command(subcommand)]
     pub(crate) action: Option<ConfigAction>,
@@ -38,13 +44,19 @@ pub(crate) enum ConfigAction {
 pub(crate) fn run(cli: &Cli, args: &ConfigArgs) -> Result<ExitCode, Failure> {
     let config = settings::load(cli)?;
     let mut out = String::new();
+    let secrets = if args.show_secrets {
+        Secrets::Show
+    } else {
+        Secrets::Hide
+    };
     match args.action {
-        None => print_settings(&config, args.protocol.as_deref(), &mut out),
+        None => print_settings(&config, args.protocol.as_deref(), secrets, &mut out),
         Some(ConfigAction::Check) => check(&config, &mut out)?,
         Some(ConfigAction::Drivers) => {
             drivers(
                 &config,
                 args.protocol.as_deref().unwrap_or("lmtp"),
+                secrets,
                 &mut out,
             )?;
         }
@@ -57,15 +69,15 @@ pub(crate) fn run(cli: &Cli, args: &ConfigArgs) -> Result<ExitCode, Failure> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_settings(config: &Config, protocol: Option<&str>, out: &mut String) {
+fn print_settings(config: &Config, protocol: Option<&str>, secrets: Secrets, out: &mut String) {
     out.push_str(&format!("# pn config: {}\n", config.source().display()));
     let keep = |p: &SettingPath| p.is_relevant_to_pn();
     match protocol {
-        None => out.push_str(&config.render(&keep)),
+        None => out.push_str(&config.render(&keep, secrets)),
         Some(protocol) => {
             let settings = config.effective(protocol);
             out.push_str(&format!("# effective settings for protocol {protocol}\n"));
-            out.push_str(&settings.render(&keep));
+            out.push_str(&settings.render(&keep, secrets));
             out.push_str(&format!(
                 "# mail_plugins for {protocol}: {} (push notifications {})\n",
                 settings.mail_plugins().join(" "),
@@ -134,7 +146,12 @@ fn check_webhook(config: &Config) -> Result<(), Failure> {
     }
 }
 
-fn drivers(config: &Config, protocol: &str, out: &mut String) -> Result<(), Failure> {
+fn drivers(
+    config: &Config,
+    protocol: &str,
+    secrets: Secrets,
+    out: &mut String,
+) -> Result<(), Failure> {
     let settings = config.effective(protocol);
     let drivers = settings.drivers().map_err(settings::failure)?;
     let backends = settings.backends().map_err(settings::failure)?;
@@ -150,18 +167,22 @@ fn drivers(config: &Config, protocol: &str, out: &mut String) -> Result<(), Fail
         out.push_str("# (none configured)\n");
     }
     for spec in &drivers {
-        write_spec(spec, out);
+        write_spec(spec, secrets, out);
     }
     if !backends.is_empty() {
         out.push_str("# legacy push_notification_backend list (used only if no driver loads)\n");
         for spec in &backends {
-            write_spec(spec, out);
+            write_spec(spec, secrets, out);
         }
     }
     Ok(())
 }
 
-fn write_spec(spec: &DriverSpec, out: &mut String) {
+fn write_spec(spec: &DriverSpec, secrets: Secrets, out: &mut String) {
+    let mask = |v: &str| match secrets {
+        Secrets::Hide => mask_url_secrets(v),
+        Secrets::Show => v.to_owned(),
+    };
     let at = spec
         .location
         .as_ref()
@@ -171,17 +192,22 @@ fn write_spec(spec: &DriverSpec, out: &mut String) {
     match &spec.raw_args {
         None => out.push_str("  args: (none)\n"),
         Some(raw) => {
+            let raw = match secrets {
+                Secrets::Hide => mask_args(raw),
+                Secrets::Show => raw.clone(),
+            };
             out.push_str(&format!(
-                "  args: {:?}\n",
-                mask_url_secrets(&mask_args(raw))
+                "  args: {:?}
+",
+                mask(&raw)
             ));
             for (key, value) in spec.args.iter() {
                 if value.is_empty() {
                     out.push_str(&format!("    {key} (flag)\n"));
-                } else if SECRET_ARGS.contains(&key) {
+                } else if secrets == Secrets::Hide && SECRET_ARGS.contains(&key) {
                     out.push_str(&format!("    {key} = ***\n"));
                 } else {
-                    out.push_str(&format!("    {key} = {}\n", mask_url_secrets(value)));
+                    out.push_str(&format!("    {key} = {}\n", mask(value)));
                 }
             }
         }

@@ -52,6 +52,7 @@ enum Bound {
 }
 
 pub(crate) fn run(cli: &Cli, args: &LmtpArgs) -> Result<ExitCode, Failure> {
+    raise_nofile_limit();
     let session = Session::open(cli, "lmtp")?;
     let addresses = if args.listen.is_empty() {
         configured_listeners(&session)
@@ -140,6 +141,22 @@ pub(crate) fn run(cli: &Cli, args: &LmtpArgs) -> Result<ExitCode, Failure> {
         })
         .map_err(|e| Failure::new(EX_TEMPFAIL, format!("pn lmtp: Fatal: {e}")))?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Every session, spool file, mailbox and push connection takes a descriptor: use all the
+/// hard limit allows (the common soft limit of 1024 is too few), as Dovecot's master does.
+fn raise_nofile_limit() {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    if limit.current != limit.maximum {
+        let raised = Rlimit {
+            current: limit.maximum,
+            maximum: limit.maximum,
+        };
+        if let Err(e) = setrlimit(Resource::Nofile, raised) {
+            tracing::warn!("Could not raise the open files limit to the hard limit: {e}");
+        }
+    }
 }
 
 /// SIGTERM or SIGINT.
