@@ -7,7 +7,11 @@
 //! * [`Settings::for_user`] (or [`Config::user_settings`]) gives one user's plugin settings
 //!   with `%` variables expanded and the [`DriverSpec`] lists (spec §3.1/§3.2, and 2.4's
 //!   `push_notification NAME { }` filters mapped to the same specs).
-//! * [`time`] has Dovecot's time intervals and unsigned integers (spec §3.3).
+//! * [`time`] has Dovecot's time intervals and unsigned integers (spec §3.3), [`value`] its
+//!   booleans, sizes, ports, modes, uids and gids, [`url`] lib-http's URLs: the one set of
+//!   value parsers every part of pn uses.
+//! * [`types`] says which setting has which type; [`Config::check_values`] refuses a value
+//!   Dovecot would refuse, at its `file:line:col`.
 //! * [`Config::check`] gives the warnings `pn config check` prints.
 //!
 //! Architecture invariant: this crate never logs and never exits; every problem is a value
@@ -25,6 +29,9 @@ mod plugin;
 mod print;
 pub mod tabescape;
 pub mod time;
+pub mod types;
+pub mod url;
+pub mod value;
 pub mod vars;
 
 use std::fmt;
@@ -40,6 +47,9 @@ pub use model::{
     Value,
 };
 pub use plugin::{KNOWN_DRIVERS, UserSettings};
+pub use types::{TYPED_SETTINGS, TypedSetting, ValueType};
+pub use url::{HttpUrl, UrlError};
+pub use value::ValueError;
 pub use vars::{ExpandError, UserVars};
 
 /// The configuration pn uses when no file is given.
