@@ -93,7 +93,7 @@ pub struct TypedSetting {
     /// The kinds of the enclosing sections, outermost first (names do not matter):
     /// `&["service", "inet_listener"]` for `service lmtp { inet_listener lmtp { port } }`.
     pub sections: &'static [&'static str],
-    /// The key.
+    /// The key; `*` stands for every key of the section (2.4's `mail_plugins { name = yes }`).
     pub key: &'static str,
     /// Its type.
     pub value_type: ValueType,
@@ -191,6 +191,8 @@ pub const TYPED_SETTINGS: &[TypedSetting] = &[
     top("push_notification_ox_url", Url),
     top("push_notification_ox_cache_ttl", Msecs),
     top("push_notification_ox_user_from_metadata", Bool),
+    // Dovecot 2.4's boolean list of plugins.
+    within(&["mail_plugins"], "*", Bool),
 ];
 
 /// The type of the setting at `path`, if it has one.
@@ -198,7 +200,7 @@ pub fn type_of(path: &SettingPath) -> Option<ValueType> {
     TYPED_SETTINGS
         .iter()
         .find(|t| {
-            t.key == path.key
+            (t.key == path.key || t.key == "*")
                 && t.sections.len() == path.sections.len()
                 && t.sections
                     .iter()
@@ -292,6 +294,11 @@ mod tests {
         assert_eq!(type_of(&SettingPath::top("first_valid_uid")), Some(Uint));
         assert_eq!(type_of(&SettingPath::top("port")), None);
         assert_eq!(type_of(&SettingPath::top("login_greeting")), None);
+        assert_eq!(
+            type_of(&SettingPath::in_section("mail_plugins", "quota")),
+            Some(Bool)
+        );
+        assert_eq!(type_of(&SettingPath::top("*")), None);
     }
 
     #[test]

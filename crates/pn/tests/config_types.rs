@@ -49,6 +49,7 @@ const SERVICE: &[(&str, &str)] = &[("service", "lmtp")];
 const INET: &[(&str, &str)] = &[("service", "lmtp"), ("inet_listener", "lmtp")];
 const UNIX: &[(&str, &str)] = &[("service", "lmtp"), ("unix_listener", "lmtp")];
 const FILTER: &[(&str, &str)] = &[("push_notification", "ox")];
+const PLUGINS: &[(&str, &str)] = &[("mail_plugins", "")];
 
 /// Messages checked against Dovecot 2.3.19's `doveconf -n` (and its mail-storage-service for
 /// `mail_uid`/`mail_gid`, which it resolves when a user logs in).
@@ -280,6 +281,13 @@ const ROWS: &[Row] = &[
         "Invalid boolean value: n (use yes or no)",
         false,
     ),
+    row(
+        PLUGINS,
+        "quota",
+        "true",
+        "Invalid boolean value: true (use yes or no)",
+        false,
+    ),
 ];
 
 /// The file for one row: two lines, then the setting inside its sections. Gives the text
@@ -287,7 +295,12 @@ const ROWS: &[Row] = &[
 fn conf(row: &Row, value: &str) -> (String, usize, usize) {
     let mut text = String::from("# typed settings\nmail_location = maildir:~/Maildir\n");
     for (depth, (kind, name)) in row.sections.iter().enumerate() {
-        text.push_str(&format!("{}{kind} {name} {{\n", "  ".repeat(depth)));
+        let name = if name.is_empty() {
+            String::new()
+        } else {
+            format!("{name} ")
+        };
+        text.push_str(&format!("{}{kind} {name}{{\n", "  ".repeat(depth)));
     }
     let indent = "  ".repeat(row.sections.len());
     text.push_str(&format!("{indent}{} = {value}\n", row.key));
@@ -332,7 +345,7 @@ fn config_check_refuses_each_wrong_typed_setting_at_its_value() {
 fn every_typed_setting_is_in_the_table_and_good_values_pass() {
     for typed in pn_config::TYPED_SETTINGS {
         assert!(
-            ROWS.iter().any(|r| r.key == typed.key
+            ROWS.iter().any(|r| (r.key == typed.key || typed.key == "*")
                 && r.sections
                     .iter()
                     .map(|(k, _)| *k)
@@ -355,7 +368,8 @@ fn every_typed_setting_is_in_the_table_and_good_values_pass() {
         "push_notification_ox_url" => "https://u:p@push.example.com:8443/x",
         k if k.contains("timeout") || k.contains("ttl") => "1500ms",
         "lmtp_max_mail_size" => "10 MiB",
-        k if k.contains("from_metadata")
+        k if k == "quota"
+            || k.contains("from_metadata")
             || k.starts_with("lda_")
             || k.starts_with("lmtp_a")
             || k.starts_with("lmtp_s") =>
