@@ -7,6 +7,7 @@ use thiserror::Error;
 
 use crate::Location;
 use crate::time::TimeError;
+use crate::value::ValueError;
 use crate::vars::ExpandError;
 
 /// One located problem: `file:line:col: message`, the source line, a caret under the column,
@@ -99,6 +100,16 @@ pub enum ConfigError {
         location: Location,
         /// Dovecot's message.
         source: TimeError,
+    },
+    /// A typed setting ([`crate::types::TYPED_SETTINGS`]) whose value Dovecot would refuse.
+    #[error("{location}: {key}: {source}")]
+    Value {
+        /// The setting.
+        key: String,
+        /// Where the setting was written.
+        location: Location,
+        /// Dovecot's message.
+        source: ValueError,
     },
 }
 

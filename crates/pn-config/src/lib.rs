@@ -7,7 +7,11 @@
 //! * [`Settings::for_user`] (or [`Config::user_settings`]) gives one user's plugin settings
 //!   with `%` variables expanded and the [`DriverSpec`] lists (spec §3.1/§3.2, and 2.4's
 //!   `push_notification NAME { }` filters mapped to the same specs).
-//! * [`time`] has Dovecot's time intervals and unsigned integers (spec §3.3).
+//! * [`time`] has Dovecot's time intervals and unsigned integers (spec §3.3), [`value`] its
+//!   booleans, sizes, ports, modes, uids and gids, [`url`] lib-http's URLs: the one set of
+//!   value parsers every part of pn uses.
+//! * [`types`] says which setting has which type; [`Config::check_values`] refuses a value
+//!   Dovecot would refuse, at its `file:line:col`.
 //! * [`Config::check`] gives the warnings `pn config check` prints.
 //!
 //! Architecture invariant: this crate never logs and never exits; every problem is a value
@@ -25,6 +29,9 @@ mod plugin;
 mod print;
 pub mod tabescape;
 pub mod time;
+pub mod types;
+pub mod url;
+pub mod value;
 pub mod vars;
 
 use std::fmt;
@@ -40,6 +47,9 @@ pub use model::{
     Value,
 };
 pub use plugin::{KNOWN_DRIVERS, UserSettings};
+pub use types::{TYPED_SETTINGS, TypedSetting, ValueType};
+pub use url::{HttpUrl, UrlError};
+pub use value::ValueError;
 pub use vars::{ExpandError, UserVars};
 
 /// The configuration pn uses when no file is given.
@@ -56,6 +66,11 @@ pub struct Config {
     sections: Vec<SectionStart>,
     warnings: Vec<Warning>,
     files: Vec<PathBuf>,
+    /// Index of the first `-o` override in `assignments` (they come after the files' lines).
+    overrides_from: Option<usize>,
+    /// Per assignment (same index): where its value starts and the source line, for
+    /// diagnostics about the value.
+    value_sites: Vec<(Location, String)>,
 }
 
 impl Config {
@@ -91,6 +106,8 @@ impl Config {
             sections: parsed.sections,
             warnings: parsed.warnings,
             files: parsed.files,
+            overrides_from: None,
+            value_sites: parsed.value_sites,
         })
     }
 
@@ -104,21 +121,37 @@ impl Config {
         Config::parse_str(DEFAULT_CONFIG, Path::new(DEFAULT_CONFIG_NAME), &options)
     }
 
-    /// Applies `-o key=value` overrides as global settings after everything else. A key with
-    /// `/` names a section setting: `plugin/push_notification_driver`.
+    /// Applies `-o key=value` overrides after everything else. As with doveadm's `-o`, an
+    /// override wins over every line of the files, those under a `protocol` filter included.
+    /// A key with `/` names a section setting: `plugin/push_notification_driver`.
     pub fn apply_overrides(&mut self, overrides: &[(String, String)]) {
-        for (i, (key, value)) in overrides.iter().enumerate() {
+        self.overrides_from.get_or_insert(self.assignments.len());
+        for (key, value) in overrides {
+            let n = self.assignments.len() + 1 - self.overrides_from.unwrap_or(0);
+            let location = Location {
+                file: PathBuf::from("-o"),
+                line: u32::try_from(n).unwrap_or(u32::MAX),
+                column: 1,
+            };
+            let value_column = u32::try_from(key.chars().count() + 2).unwrap_or(u32::MAX);
+            self.value_sites.push((
+                Location {
+                    column: value_column,
+                    ..location.clone()
+                },
+                format!("{key}={value}"),
+            ));
             self.assignments.push(Assignment {
                 filter: Filter::default(),
                 path: SettingPath::parse(key),
                 value: Value::Text(value.clone()),
-                location: Location {
-                    file: PathBuf::from("-o"),
-                    line: u32::try_from(i + 1).unwrap_or(u32::MAX),
-                    column: 1,
-                },
+                location,
             });
         }
+    }
+
+    fn is_override(&self, index: usize) -> bool {
+        self.overrides_from.is_some_and(|from| index >= from)
     }
 
     /// The file it was loaded from (or [`DEFAULT_CONFIG_NAME`]).
@@ -163,9 +196,17 @@ impl Config {
             ..Settings::default()
         };
         // Global first, then filtered: a filter overrides the global value wherever it is.
-        for pass_global in [true, false] {
+        // `-o` overrides come last and win over both.
+        for pass in [Pass::Global, Pass::Filtered, Pass::Override] {
             for (seq, a) in self.assignments.iter().enumerate() {
-                if a.filter.is_global() == pass_global && a.filter.applies_to(protocol) {
+                let this_pass = if self.is_override(seq) {
+                    Pass::Override
+                } else if a.filter.is_global() {
+                    Pass::Global
+                } else {
+                    Pass::Filtered
+                };
+                if this_pass == pass && a.filter.applies_to(protocol) {
                     settings.map.insert(
                         a.path.clone(),
                         Setting {
@@ -284,6 +325,14 @@ impl fmt::Display for Config {
         writeln!(f, "# {}", self.source.display())?;
         self.write_filtered(f, &|_| true, Secrets::Show)
     }
+}
+
+/// The order in which assignments take effect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pass {
+    Global,
+    Filtered,
+    Override,
 }
 
 /// Orders section starts among assignments; both come from the same files in order, so

@@ -59,6 +59,8 @@ pub(crate) struct Parsed {
     pub(crate) warnings: Vec<Warning>,
     pub(crate) errors: Vec<Diagnostic>,
     pub(crate) files: Vec<PathBuf>,
+    /// Per assignment: where its value starts and its source line.
+    pub(crate) value_sites: Vec<(Location, String)>,
 }
 
 pub(crate) struct Loader<'o> {
@@ -264,6 +266,9 @@ impl<'o> Loader<'o> {
                     }
                 };
                 let (location, _) = location_of(file, segments, 0);
+                self.out
+                    .value_sites
+                    .push(location_of(file, segments, offset(raw)));
                 self.out.assignments.push(Assignment {
                     filter: self.current_filter(),
                     path: SettingPath {

@@ -62,6 +62,8 @@ pub(crate) fn hide_http_userinfo(value: &str) -> String {
     out
 }
 
+use crate::url::{Authority, authority_end};
+
 /// Replaces the password of every `scheme://user:password@host` in `value` with `***`, so
 /// driver arguments can be printed and logged. Text without such URLs is returned unchanged.
 pub fn mask_url_secrets(value: &str) -> String {
@@ -70,22 +72,21 @@ pub fn mask_url_secrets(value: &str) -> String {
     while let Some(pos) = rest.find("://") {
         let (head, tail) = rest.split_at(pos + 3);
         out.push_str(head);
-        // The authority ends at the first '/', '?', '#' or space.
-        let end = tail.find(['/', '?', '#', ' ']).unwrap_or(tail.len());
+        // The authority ends where the URL parser ends it, or at a space (the next
+        // driver argument).
+        let end = authority_end(tail).min(tail.find(' ').unwrap_or(tail.len()));
         let authority = &tail[..end];
-        match authority.rfind('@') {
-            Some(at) => {
-                let userinfo = &authority[..at];
-                match userinfo.split_once(':') {
-                    Some((user, _password)) => {
-                        out.push_str(user);
-                        out.push_str(":***");
-                        out.push_str(&authority[at..]);
-                    }
-                    None => out.push_str(authority),
-                }
+        match Authority::split(authority) {
+            Authority {
+                user: Some(user),
+                password: Some(_),
+                host_port,
+            } => {
+                out.push_str(user);
+                out.push_str(":***@");
+                out.push_str(host_port);
             }
-            None => out.push_str(authority),
+            _ => out.push_str(authority),
         }
         rest = &tail[end..];
     }

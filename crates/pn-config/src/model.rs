@@ -286,10 +286,8 @@ impl Settings {
                 && path.sections[0].kind == "mail_plugins"
                 && path.sections[0].name.is_none()
             {
-                let on = matches!(
-                    setting.value.to_string().as_str(),
-                    "yes" | "y" | "1" | "true"
-                );
+                // A bad value was refused when the configuration was checked.
+                let on = crate::value::parse_bool(&setting.value.to_string()).unwrap_or(false);
                 plugins.retain(|p| p != &path.key);
                 if on {
                     plugins.push(path.key.clone());

@@ -7,7 +7,8 @@ use crate::Location;
 use crate::driver::{DriverArgs, DriverSpec, driver_specs};
 use crate::error::ConfigError;
 use crate::model::{SectionId, Setting, Settings, Value};
-use crate::time::parse_interval_msecs;
+use crate::time::{parse_interval_msecs, parse_uint};
+use crate::value::parse_bool;
 use crate::vars::{UserVars, expand};
 
 /// Rewrites one value of a named filter (e.g. `%` expansion); gets the key and location.
@@ -176,7 +177,7 @@ impl Settings {
 }
 
 fn map_named_setting(driver: &str, key: &str, value: &str) -> Option<String> {
-    let yes = matches!(value, "yes" | "y" | "1" | "true");
+    let yes = parse_bool(value).unwrap_or(false);
     let driver = driver.to_ascii_lowercase();
     Some(match key {
         "push_notification_ox_url" => format!("url={value}"),
@@ -191,7 +192,7 @@ fn map_named_setting(driver: &str, key: &str, value: &str) -> Option<String> {
             Ok(ms) => format!("timeout_msecs={ms}"),
             Err(_) => format!("timeout_msecs={value}"),
         },
-        "http_client_request_max_attempts" => match value.parse::<u32>() {
+        "http_client_request_max_attempts" => match parse_uint(value) {
             Ok(n) => format!("max_retries={}", n.saturating_sub(1)),
             Err(_) => format!("max_retries={value}"),
         },

@@ -386,31 +386,23 @@ fn check_warns_when_configured_but_not_loaded() {
 }
 
 #[test]
-fn check_warns_about_bad_ox_arguments_with_dovecot_messages() {
+fn check_refuses_bad_ox_arguments_with_dovecot_messages_at_their_column() {
     let c = parse(
         "mail_plugins = notify push_notification\nplugin {\n  push_notification_driver = ox:url=http://h/ cache_lifetime=60 max_retries=x\n  push_notification_driver2 = foo\n}\n",
     );
-    let m: Vec<String> = c
-        .check()
-        .unwrap()
+    let e = c.check().unwrap_err();
+    let d: Vec<String> = e
+        .diagnostics()
         .iter()
-        .map(|w| w.message.clone())
+        .map(|d| format!("{}: {}", d.location, d.message))
         .collect();
-    assert!(
-        m.iter().any(|w| w.starts_with(
-            "ox: Failed to parse OX cache_lifetime 60: Time interval '60' is missing units"
-        )),
-        "{m:?}"
-    );
-    assert!(
-        m.iter()
-            .any(|w| w.starts_with("ox: max_retries: Invalid number x: Not a valid number")),
-        "{m:?}"
-    );
-    assert!(
-        m.iter()
-            .any(|w| w == "Unknown push notification driver: foo"),
-        "{m:?}"
+    assert_eq!(
+        d,
+        [
+            "t.conf:3:47: ox: Failed to parse OX cache_lifetime 60: Time interval '60' is \
+             missing units (add e.g. 's' for seconds) (Dovecot disables this driver)",
+            "t.conf:3:65: ox: max_retries: Invalid number x: Not a valid number",
+        ]
     );
 }
 

@@ -30,37 +30,18 @@ impl std::fmt::Debug for Target {
 }
 
 impl Target {
-    /// Splits an `http`/`https` URL. `None` for anything else.
+    /// Splits an `http`/`https` URL with pn-config's URL parser (lib-http's rules, shared
+    /// with the drivers and `pn config check`). `None` for anything lib-http refuses.
     pub fn parse(url: &str) -> Option<Target> {
-        let (scheme, rest) = url.split_once("://")?;
-        let scheme = scheme.to_ascii_lowercase();
-        if scheme != "http" && scheme != "https" {
-            return None;
-        }
-        let rest = rest.split('#').next().unwrap_or_default();
-        let end = rest.find(['/', '?']).unwrap_or(rest.len());
-        let (authority, path) = rest.split_at(end);
-        let (userinfo, hostport) = match authority.rfind('@') {
-            Some(at) => (Some(&authority[..at]), &authority[at + 1..]),
-            None => (None, authority),
-        };
-        if hostport.is_empty() {
-            return None;
-        }
+        let url = pn_config::HttpUrl::parse(url).ok()?;
         // lib-http sends Basic auth only for a non-empty user with a password (`user:pw@`).
-        let credentials = userinfo
-            .and_then(|u| u.split_once(':'))
-            .filter(|(user, _)| !user.is_empty())
-            .map(|(user, password)| (percent_decode(user), percent_decode(password)));
-        let path_and_query = match path {
-            "" => "/".to_owned(),
-            p if p.starts_with('?') => format!("/{p}"),
-            p => p.to_owned(),
-        };
+        let credentials = url
+            .basic_credentials()
+            .map(|(user, password)| (user.to_owned(), password.to_owned()));
         Some(Target {
-            scheme,
-            authority: hostport.to_owned(),
-            path_and_query,
+            scheme: url.scheme,
+            authority: url.authority,
+            path_and_query: url.path_and_query,
             credentials,
         })
     }
@@ -98,14 +79,6 @@ impl Target {
             format!("Basic {token}")
         })
     }
-}
-
-/// Decodes `%XX` escapes; invalid escapes are kept as written (lib-http would refuse the URL,
-/// which the driver already checked).
-pub fn percent_decode(s: &str) -> String {
-    percent_encoding::percent_decode_str(s)
-        .decode_utf8_lossy()
-        .into_owned()
 }
 
 /// The header block of one attempt, in lib-http's order: `Host`, `Date`, `Authorization`,

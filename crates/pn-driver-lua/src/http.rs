@@ -9,6 +9,7 @@ use std::time::Duration;
 use base64::Engine as _;
 
 use mlua::{Lua, MultiValue, Table, Value};
+use pn_config::HttpUrl;
 
 use crate::api::{ApiResult, api_fn, check_string, item, lua_err, metatable, object};
 
@@ -89,36 +90,16 @@ fn base64(data: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(data)
 }
 
-/// Checks an `http://` / `https://` URL and moves a `user:password@` part into a Basic
-/// `Authorization` header, as Dovecot's client does (`HTTP_URL_ALLOW_USERINFO_PART`).
+/// Checks an `http://` / `https://` URL with pn-config's URL parser (lib-http's rules, shared
+/// with the ox driver and the dispatcher) and moves its userinfo out: the URL to request,
+/// and a Basic `Authorization` value only for `user:password@`, as lib-http sends one
+/// (`user@` alone sends none).
 fn parse_url(url: &str) -> Result<(String, Option<String>), String> {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return Err("Relative URL not allowed".to_owned());
-    };
-    if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
-        return Err(format!("Invalid URL scheme '{scheme}'"));
-    }
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let authority = &rest[..authority_end];
-    if authority.is_empty() {
-        return Err("Missing host".to_owned());
-    }
-    match authority.rfind('@') {
-        Some(at) => {
-            let userinfo: Vec<u8> =
-                percent_encoding::percent_decode_str(&authority[..at]).collect();
-            let auth = base64(&userinfo);
-            Ok((
-                format!(
-                    "{scheme}://{}{}",
-                    &authority[at + 1..],
-                    &rest[authority_end..]
-                ),
-                Some(format!("Basic {auth}")),
-            ))
-        }
-        None => Ok((url.to_owned(), None)),
-    }
+    let parsed = HttpUrl::parse(url).map_err(|e| e.to_string())?;
+    let auth = parsed.basic_credentials().map(|(user, password)| {
+        format!("Basic {}", base64(format!("{user}:{password}").as_bytes()))
+    });
+    Ok((parsed.without_userinfo(), auth))
 }
 
 fn classify(e: &ureq::Error) -> u16 {
@@ -627,7 +608,18 @@ mod tests {
         let (url, auth) = parse_url("http://u%40x:p@127.0.0.1:8080/a?b").expect("valid");
         assert_eq!(url, "http://127.0.0.1:8080/a?b");
         assert_eq!(auth.as_deref(), Some("Basic dUB4OnA="));
-        assert!(parse_url("ftp://x/").is_err());
-        assert!(parse_url("/relative").is_err());
+        assert_eq!(parse_url("ftp://x/").unwrap_err(), "Not an HTTP URL");
+        assert_eq!(
+            parse_url("/relative").unwrap_err(),
+            "Relative HTTP URL not allowed"
+        );
+    }
+
+    #[test]
+    fn no_basic_auth_without_a_password_as_lib_http() {
+        let (url, auth) = parse_url("http://user@127.0.0.1/x").expect("valid");
+        assert_eq!((url.as_str(), auth), ("http://127.0.0.1/x", None));
+        let (_, auth) = parse_url("http://:pw@127.0.0.1/x").expect("valid");
+        assert_eq!(auth, None);
     }
 }

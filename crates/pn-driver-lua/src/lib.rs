@@ -35,7 +35,6 @@ mod script;
 mod user;
 
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
 
 use mlua::RegistryKey;
 use pn_core::{
@@ -256,34 +255,9 @@ impl DriverTxn for LuaTxn {
     }
 }
 
-/// Parses `N`, `Nk`, `NM`, `NG` (bytes) for `memory_limit=`.
-fn parse_size(value: &str) -> Option<usize> {
-    let value = value.trim();
-    let (digits, mult) = match value.char_indices().last()? {
-        (i, 'k' | 'K') => (&value[..i], 1usize << 10),
-        (i, 'm' | 'M') => (&value[..i], 1 << 20),
-        (i, 'g' | 'G') => (&value[..i], 1 << 30),
-        _ => (value, 1),
-    };
-    digits.trim().parse::<usize>().ok()?.checked_mul(mult)
-}
-
-fn parse_msecs(value: &str) -> Option<Duration> {
-    value.trim().parse::<u64>().ok().map(Duration::from_millis)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sizes_and_durations_parse() {
-        assert_eq!(parse_size("1024"), Some(1024));
-        assert_eq!(parse_size("64M"), Some(64 << 20));
-        assert_eq!(parse_size("2k"), Some(2048));
-        assert_eq!(parse_size("x"), None);
-        assert_eq!(parse_msecs("250"), Some(Duration::from_millis(250)));
-    }
 
     #[test]
     fn event_functions_have_dovecot_names() {

@@ -12,8 +12,11 @@ use pn_core::{MailboxHost, PluginEnv, UserInfo};
 use pn_event::EventData;
 use tracing::error;
 
+use pn_config::time::parse_uint;
+use pn_config::value::parse_size;
+
 use crate::sandbox::{self, Trust};
-use crate::{LOG_TARGET, api, event, http, parse_msecs, parse_size, user};
+use crate::{LOG_TARGET, api, event, http, user};
 
 /// What the Lua API reaches outside the state: the user, the settings, the mail store.
 /// Kept in the state's app data.
@@ -35,15 +38,19 @@ pub(crate) struct Limits {
 
 impl Limits {
     pub(crate) fn from_args(args: &DriverArgs) -> Result<Limits, String> {
+        // pn-config's parsers (Dovecot's), the ones `pn config check` uses.
         let call_timeout = match args.get("call_timeout_msecs") {
             None => None,
-            Some(v) => {
-                Some(parse_msecs(v).ok_or_else(|| format!("Invalid call_timeout_msecs: {v}"))?)
-            }
+            Some(v) => Some(Duration::from_millis(u64::from(
+                parse_uint(v).map_err(|e| format!("call_timeout_msecs: {e}"))?,
+            ))),
         };
         let memory = match args.get("memory_limit") {
             None => None,
-            Some(v) => Some(parse_size(v).ok_or_else(|| format!("Invalid memory_limit: {v}"))?),
+            Some(v) => {
+                let bytes = parse_size(v).map_err(|e| format!("memory_limit: {e}"))?;
+                Some(usize::try_from(bytes).unwrap_or(usize::MAX))
+            }
         };
         Ok(Limits {
             call_timeout,

@@ -293,7 +293,7 @@ fn failed_requests_get_dovecots_internal_status() {
         Capture::lua_messages(&capture.take(), Level::INFO),
         [
             "9003 true",
-            "Failed to parse url not a url: Relative URL not allowed",
+            "Failed to parse url not a url: Relative HTTP URL not allowed",
             "Invalid HTTP client setting: max_attempts: non-negative number expected",
         ]
     );

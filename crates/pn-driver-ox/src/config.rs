@@ -1,7 +1,7 @@
 //! The driver's arguments (`push_notification_driver = ox:<args>`, spec §5.1), parsed with
 //! Dovecot's rules and messages.
 
-use pn_config::{DriverSpec, mask_url_secrets, time};
+use pn_config::{DriverSpec, HttpUrl, UrlError, mask_url_secrets, time};
 use tracing::warn;
 
 use crate::LOG_TARGET;
@@ -113,59 +113,10 @@ fn uint_or_default(spec: &DriverSpec, key: &str, default: u32) -> u32 {
     }
 }
 
-/// The checks of lib-http's `http_url_parse(url, NULL, HTTP_URL_ALLOW_USERINFO_PART)` that
-/// matter for a configured endpoint, with its messages.
-pub(crate) fn check_url(url: &str) -> Result<(), &'static str> {
-    let scheme_end = url.find(':');
-    let first_slash = url.find('/');
-    let Some(colon) = scheme_end.filter(|&c| first_slash.is_none_or(|s| c < s)) else {
-        return Err("Relative HTTP URL not allowed");
-    };
-    let scheme = &url[..colon];
-    if scheme.is_empty()
-        || !scheme.starts_with(|c: char| c.is_ascii_alphabetic())
-        || !scheme
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
-    {
-        return Err("Invalid URI scheme");
-    }
-    if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
-        return Err("Not an HTTP URL");
-    }
-    let Some(rest) = url[colon + 1..].strip_prefix("//") else {
-        return Err("Absolute HTTP URL requires `//' after `http:'");
-    };
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let authority = &rest[..end];
-    let hostport = authority
-        .rfind('@')
-        .map_or(authority, |at| &authority[at + 1..]);
-    let (host, port) = if let Some(v6) = hostport.strip_prefix('[') {
-        let Some(close) = v6.find(']') else {
-            return Err("Expecting ']' at end of IP-literal");
-        };
-        if close == 0 {
-            return Err("Empty IPv6 host address");
-        }
-        (&hostport[..close + 2], v6[close + 1..].strip_prefix(':'))
-    } else {
-        match hostport.split_once(':') {
-            Some((h, p)) => (h, Some(p)),
-            None => (hostport, None),
-        }
-    };
-    if host.is_empty() {
-        return Err("HTTP URL does not allow empty host identifier");
-    }
-    if let Some(port) = port
-        && (port.is_empty()
-            || !port.bytes().all(|b| b.is_ascii_digit())
-            || port.parse::<u16>().is_err())
-    {
-        return Err("Invalid port number");
-    }
-    Ok(())
+/// lib-http's `http_url_parse(url, NULL, HTTP_URL_ALLOW_USERINFO_PART)`: pn-config's URL
+/// parser, the one the dispatcher and `pn config check` use too.
+pub(crate) fn check_url(url: &str) -> Result<(), UrlError> {
+    HttpUrl::parse(url).map(drop)
 }
 
 #[cfg(test)]
@@ -210,22 +161,24 @@ mod tests {
 
     #[test]
     fn url_checks_use_lib_https_messages() {
-        assert_eq!(check_url("http://login:pass@127.0.0.1:8080/x"), Ok(()));
-        assert_eq!(check_url("HTTPS://h"), Ok(()));
-        assert_eq!(check_url("http://[::1]:80/"), Ok(()));
-        assert_eq!(check_url("ftp://h/"), Err("Not an HTTP URL"));
-        assert_eq!(check_url("/relative"), Err("Relative HTTP URL not allowed"));
-        assert_eq!(check_url("h/x"), Err("Relative HTTP URL not allowed"));
+        let check = |url: &str| check_url(url).map_err(|e| e.to_string());
+        assert_eq!(check("http://login:pass@127.0.0.1:8080/x"), Ok(()));
+        assert_eq!(check("HTTPS://h"), Ok(()));
+        assert_eq!(check("http://[::1]:80/"), Ok(()));
+        let err = |url: &str| check(url).unwrap_err();
+        assert_eq!(err("ftp://h/"), "Not an HTTP URL");
+        assert_eq!(err("/relative"), "Relative HTTP URL not allowed");
+        assert_eq!(err("h/x"), "Relative HTTP URL not allowed");
         assert_eq!(
-            check_url("http:h"),
-            Err("Absolute HTTP URL requires `//' after `http:'")
+            err("http:h"),
+            "Absolute HTTP URL requires `//' after `http:'"
         );
         assert_eq!(
-            check_url("http:///x"),
-            Err("HTTP URL does not allow empty host identifier")
+            err("http:///x"),
+            "HTTP URL does not allow empty host identifier"
         );
-        assert_eq!(check_url("http://h:x/"), Err("Invalid port number"));
-        assert_eq!(check_url("http://h:99999/"), Err("Invalid port number"));
-        assert_eq!(check_url("1http://h"), Err("Invalid URI scheme"));
+        assert_eq!(err("http://h:x/"), "Invalid port number");
+        assert_eq!(err("http://h:99999/"), "Invalid port number");
+        assert_eq!(err("1http://h"), "Invalid URI scheme");
     }
 }

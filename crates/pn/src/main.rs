@@ -30,12 +30,28 @@ pub(crate) struct Cli {
     )]
     pub(crate) config: Option<PathBuf>,
 
-    /// Override a setting, like doveadm's `-o key=value`. May be repeated.
+    /// Override a setting, like doveadm's `-o key=value`: wins over every line of the file,
+    /// `protocol` filters included. May be repeated, before or after the command.
     #[arg(short = 'o', global = true, value_name = "KEY=VALUE", value_parser = parse_override)]
     pub(crate) overrides: Vec<(String, String)>,
 
-    /// Log filter in `tracing` syntax (e.g. `info`, `debug`, `pn_core=trace`).
-    #[arg(long = "log", env = "PN_LOG", global = true, value_name = "FILTER")]
+    /// doveadm's output formatter, before the command (`pn -f tab mailbox metadata list …`).
+    /// The doveadm-style commands also take it after their name. Default: flow.
+    #[arg(short = 'f', long = "formatter", value_enum, value_name = "FORMATTER")]
+    pub(crate) formatter: Option<cmd::metadata::Formatter>,
+
+    /// Debug logging, like doveadm's `-D` (the log filter `debug`; wins over `--log`).
+    #[arg(short = 'D', global = true)]
+    pub(crate) debug: bool,
+
+    /// Verbose logging, like doveadm's `-v` (pn's default filter, whatever `PN_LOG` says;
+    /// `-D` and `--log` win).
+    #[arg(short = 'v', global = true)]
+    pub(crate) verbose: bool,
+
+    /// Log filter in `tracing` syntax (e.g. `info`, `debug`, `pn_core=trace`). Default:
+    /// `$PN_LOG`, else `info,pn_driver_dlog=debug`.
+    #[arg(long = "log", global = true, value_name = "FILTER")]
     pub(crate) log: Option<String>,
 
     /// Log format.
@@ -76,8 +92,72 @@ fn parse_override(s: &str) -> Result<(String, String), String> {
     }
 }
 
+/// doveadm's `-f` given before the command goes to the command's own formatter, unless the
+/// command was given one too (the later one wins, as with doveadm's getopt).
+fn push_down_formatter(cli: &mut Cli) -> Result<(), String> {
+    use clap::ValueEnum;
+    use cmd::mailbox::MailboxCommand;
+    let Some(global) = cli.formatter else {
+        return Ok(());
+    };
+    let name = global
+        .to_possible_value()
+        .map(|v| v.get_name().to_owned())
+        .unwrap_or_default();
+    let unsupported = |what: &str| {
+        Err(format!(
+            "pn: -f {} is doveadm's output formatter; {what} prints no table",
+            name
+        ))
+    };
+    let mail = || {
+        cmd::mail::Formatter::from_str(&name, true).map_err(|_| {
+            format!(
+                "pn: -f {}: this command has the formatters flow, tab and json",
+                name
+            )
+        })
+    };
+    match &mut cli.command {
+        Command::Mailbox(m) => match &mut m.command {
+            MailboxCommand::Metadata(a) => {
+                a.formatter.get_or_insert(global);
+            }
+            MailboxCommand::List(a) if a.formatter.is_none() => a.formatter = Some(mail()?),
+            MailboxCommand::Status(a) if a.formatter.is_none() => a.formatter = Some(mail()?),
+            // doveadm accepts -f for every command; these print nothing to format.
+            _ => {}
+        },
+        Command::Save(_) | Command::Flags(_) | Command::Expunge(_) => {}
+        Command::Deliver(_) => {
+            return unsupported("deliver (dovecot-lda's -f SENDER goes after `deliver`)");
+        }
+        Command::Lmtp(_) => return unsupported("lmtp"),
+        Command::Config(_) => return unsupported("config"),
+        Command::Completions(_) | Command::GenerateMan(_) => {
+            return unsupported("this command");
+        }
+    }
+    Ok(())
+}
+
+/// The log filter: `-D`, else `--log`, else `-v` (pn's default), else `PN_LOG`, else the
+/// default.
+fn log_filter(cli: &Cli) -> Option<String> {
+    if cli.debug {
+        return Some("debug".to_owned());
+    }
+    if let Some(filter) = &cli.log {
+        return Some(filter.clone());
+    }
+    if cli.verbose {
+        return Some(logging::DEFAULT_FILTER.to_owned());
+    }
+    std::env::var("PN_LOG").ok().filter(|f| !f.is_empty())
+}
+
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let mut cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
             // Help and version are not errors; bad usage exits 64 (EX_USAGE) like doveadm,
@@ -88,7 +168,14 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    if let Err(e) = logging::init(cli.log.as_deref(), cli.log_format) {
+    if let Err(message) = push_down_formatter(&mut cli) {
+        #[allow(clippy::print_stderr)]
+        {
+            eprintln!("{message}");
+        }
+        return ExitCode::from(exit::EX_USAGE);
+    }
+    if let Err(e) = logging::init(log_filter(&cli).as_deref(), cli.log_format) {
         // Logging is not up yet, so this is the one place that writes to stderr directly.
         #[allow(clippy::print_stderr)]
         {

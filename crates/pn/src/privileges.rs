@@ -2,7 +2,7 @@
 //! it touches a user's files.
 //!
 //! * The uid comes from the userdb (`uid` field), else from the `mail_uid` setting; the gid
-//!   likewise (`gid`, `mail_gid`). Only numeric ids are supported.
+//!   likewise (`gid`, `mail_gid`): numbers, or names from `/etc/passwd` and `/etc/group`.
 //! * A uid below `first_valid_uid` (default 500) or above a non-zero `last_valid_uid` is
 //!   refused with Dovecot's message; the same for gids with `first_valid_gid` (default 1) and
 //!   `last_valid_gid`.
@@ -18,6 +18,9 @@
 //! the calling thread only (glibc broadcasts them to every thread; rustix does not).
 
 use pn_config::Settings;
+use pn_config::ValueError;
+use pn_config::time::parse_uint;
+use pn_config::value::{parse_gid, parse_uid};
 use pn_userdb::UserRecord;
 use rustix::process::{Gid, Uid};
 
@@ -26,6 +29,9 @@ use rustix::process::{Gid, Uid};
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub(crate) struct PrivilegeError(String);
+
+/// pn-config's `parse_uid` or `parse_gid`.
+type IdParser = fn(&str) -> Result<u32, ValueError>;
 
 /// Which ids a user's files are accessed with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,10 +57,7 @@ pub(crate) fn mail_ids(
     let number = |key: &str, default: u32| -> Result<u32, PrivilegeError> {
         match text(key) {
             None => Ok(default),
-            Some(v) => v
-                .trim()
-                .parse()
-                .map_err(|_| PrivilegeError(format!("Invalid {key}: {v}"))),
+            Some(v) => parse_uint(&v).map_err(|e| PrivilegeError(format!("{key}: {e}"))),
         }
     };
     let pick = |from_userdb: Option<u32>,
@@ -63,24 +66,16 @@ pub(crate) fn mail_ids(
         if let Some(id) = from_userdb {
             return Ok(Some((id, "userdb lookup")));
         }
+        let (parse, source): (IdParser, _) = if setting == "mail_uid" {
+            (parse_uid, "mail_uid setting")
+        } else {
+            (parse_gid, "mail_gid setting")
+        };
         match text(setting) {
             None => Ok(None),
-            Some(v) => v
-                .trim()
-                .parse()
-                .map(|id| {
-                    Some((
-                        id,
-                        if setting == "mail_uid" {
-                            "mail_uid setting"
-                        } else {
-                            "mail_gid setting"
-                        },
-                    ))
-                })
-                .map_err(|_| {
-                    PrivilegeError(format!("{setting} = {v}: pn supports numeric ids only"))
-                }),
+            Some(v) => parse(&v)
+                .map(|id| Some((id, source)))
+                .map_err(|e| PrivilegeError(format!("{e} (from {source})"))),
         }
     };
     let uid = pick(record.uid, "mail_uid")?;

@@ -7,6 +7,8 @@ use std::sync::Arc;
 
 use pn_dispatch::{DispatchConfig, Dispatcher};
 
+use pn_config::time::parse_uint;
+use pn_config::value::{parse_bool, parse_octal};
 use pn_config::{Config, Location, Settings, UserSettings};
 use pn_core::{
     AttributeType, HostError, MailboxHost, MailboxStatus, MemoryOutbox, PluginEnv,
@@ -18,7 +20,7 @@ use pn_store::{Maildir, StatusCache, StoreOptions};
 use pn_userdb::{UserDb, UserRecord};
 
 use crate::Cli;
-use crate::exit::{EX_TEMPFAIL, EX_USAGE, Failure};
+use crate::exit::{EX_TEMPFAIL, Failure};
 use crate::privileges;
 
 /// Dovecot's default `auth_username_chars`.
@@ -72,18 +74,12 @@ impl Session {
         let data_dir = data_dir(text(&settings, "pn_data_dir"));
         let userdb = UserDb::from_settings(&settings, &data_dir)
             .map_err(|e| Failure::new(EX_TEMPFAIL, format!("pn: {e}")))?;
-        let folders = match text(&settings, "pn_status_cache_folders") {
-            None => StatusCache::DEFAULT_FOLDERS,
-            Some(v) => v.trim().parse().map_err(|_| {
-                Failure::new(
-                    EX_USAGE,
-                    format!(
-                        "pn: Invalid setting pn_status_cache_folders = {v:?}: expected a \
-                         number of folders"
-                    ),
-                )
-            })?,
-        };
+        let folders = settings
+            .typed("pn_status_cache_folders", |v| Ok(parse_uint(v)?))
+            .map_err(crate::settings::failure)?
+            .map_or(StatusCache::DEFAULT_FOLDERS, |n| {
+                usize::try_from(n).unwrap_or(usize::MAX)
+            });
         Ok(Session {
             config,
             protocol,
@@ -148,7 +144,7 @@ impl Session {
                 && listener.kind == "unix_listener"
                 && p.key == "mode"
                 && path.ends_with(name))
-            .then(|| u32::from_str_radix(setting.value.to_string().trim(), 8).ok())
+            .then(|| parse_octal(&setting.value.to_string()).ok())
             .flatten()
         })
     }
@@ -161,8 +157,9 @@ impl Session {
                     return None;
                 };
                 (svc.kind == "service" && svc.name.as_deref() == Some(service) && p.key == key)
-                    .then(|| setting.value.to_string().trim().parse::<usize>().ok())
+                    .then(|| parse_uint(&setting.value.to_string()).ok())
                     .flatten()
+                    .and_then(|n| usize::try_from(n).ok())
             })
         };
         match (get("process_limit"), get("client_limit")) {
@@ -171,10 +168,22 @@ impl Session {
         }
     }
 
-    /// A boolean setting (`yes`/`no`), `false` when unset.
+    /// A setting parsed with one of pn-config's parsers, `None` when unset; a bad value is
+    /// a located usage error.
+    pub(crate) fn typed<T>(
+        &self,
+        key: &str,
+        parse: impl Fn(&str) -> Result<T, pn_config::ValueError>,
+    ) -> Result<Option<T>, Failure> {
+        self.settings
+            .typed(key, parse)
+            .map_err(crate::settings::failure)
+    }
+
+    /// A boolean setting (Dovecot's `yes`/`no`), `false` when unset. The value's type was
+    /// checked when the configuration was loaded.
     pub(crate) fn flag(&self, key: &str) -> bool {
-        self.setting(key)
-            .is_some_and(|v| matches!(v.trim(), "yes" | "y" | "1" | "true"))
+        matches!(self.settings.typed(key, parse_bool), Ok(Some(true)))
     }
 
     /// Looks the user up after checking the name against `auth_username_chars`.

@@ -7,8 +7,18 @@ use pn_config::{Config, ConfigError};
 use crate::Cli;
 use crate::exit::{EX_NOINPUT, EX_USAGE, Failure};
 
-/// The configuration the command line selects, with its overrides applied.
+/// The configuration the command line selects, with its overrides applied. A value of the
+/// wrong type anywhere (`first_valid_uid = PH_FIRST_VALID_UID`) is refused here, for every
+/// command, as Dovecot refuses to start on one.
 pub(crate) fn load(cli: &Cli) -> Result<Config, Failure> {
+    let config = load_unchecked(cli)?;
+    config.check_values().map_err(failure)?;
+    Ok(config)
+}
+
+/// [`load`] without the type check, for `pn config check`, which reports those errors
+/// together with the rest.
+pub(crate) fn load_unchecked(cli: &Cli) -> Result<Config, Failure> {
     let mut config = match &cli.config {
         Some(path) => Config::load(path),
         None => Config::embedded_default(),

@@ -188,7 +188,7 @@ fn bad_usage_exits_64_and_a_missing_input_file_75() {
     );
     assert_eq!(out.status.code(), Some(64), "{}", stderr(&out));
     assert!(
-        stderr(&out).contains("Invalid setting pn_status_cache_folders = \"lots\""),
+        stderr(&out).contains("pn: -o:1:25: Invalid number lots: Not a valid number"),
         "{}",
         stderr(&out)
     );

@@ -316,8 +316,8 @@ fn trace_header_settings_are_honoured_and_checked() {
     assert_eq!(out.status.code(), Some(64));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("Invalid setting lmtp_hdr_delivery_address = \"everyone\"")
-            && err.contains("final, none or original"),
+        err.contains("pn: -o:3:27: Invalid value: everyone")
+            && err.contains("lmtp_hdr_delivery_address: one of: final, none, original"),
         "{err}"
     );
 }

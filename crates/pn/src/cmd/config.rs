@@ -42,7 +42,10 @@ pub(crate) enum ConfigAction {
 }
 
 pub(crate) fn run(cli: &Cli, args: &ConfigArgs) -> Result<ExitCode, Failure> {
-    let config = settings::load(cli)?;
+    let config = match args.action {
+        Some(ConfigAction::Check) => settings::load_unchecked(cli)?,
+        _ => settings::load(cli)?,
+    };
     let mut out = String::new();
     let secrets = if args.show_secrets {
         Secrets::Show

@@ -14,6 +14,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
+use pn_config::time::{parse_interval_msecs, parse_uint};
+use pn_config::value::{parse_bool, parse_enum, parse_size};
 use pn_core::MemoryOutbox;
 use pn_dispatch::{DispatchConfig, Dispatcher};
 use pn_lmtp::{
@@ -227,24 +229,16 @@ fn bind(address: &str, session: &Session) -> Result<Bound, Failure> {
 
 fn server_config(session: &Session) -> Result<ServerConfig, Failure> {
     let d = ServerConfig::default();
-    let invalid = |key: &str, value: &str, expected: &str| {
-        Failure::new(
-            EX_USAGE,
-            format!("pn lmtp: Fatal: Invalid setting {key} = {value:?}: expected {expected}"),
-        )
-    };
-    let received = match session.setting("lmtp_add_received_header") {
-        None => d.trace.received,
-        Some(v) => match v.trim() {
-            "yes" | "y" | "1" | "true" => true,
-            "no" | "n" | "0" | "false" => false,
-            _ => return Err(invalid("lmtp_add_received_header", &v, "yes or no")),
-        },
-    };
-    let delivery_address = match session.setting("lmtp_hdr_delivery_address") {
-        None => d.trace.delivery_address,
-        Some(v) => DeliveryAddress::parse(&v)
-            .ok_or_else(|| invalid("lmtp_hdr_delivery_address", &v, "final, none or original"))?,
+    // Every value goes through pn-config's parsers (Dovecot's), which also checked them when
+    // the configuration was loaded: a bad value is an error there, never a silent default.
+    let received = session
+        .typed("lmtp_add_received_header", parse_bool)?
+        .unwrap_or(d.trace.received);
+    let delivery_address = match session.typed("lmtp_hdr_delivery_address", |v| {
+        parse_enum(v, &["final", "none", "original"]).map(DeliveryAddress::parse)
+    })? {
+        Some(Some(address)) => address,
+        _ => d.trace.delivery_address,
     };
     let hostname = session.setting("hostname").unwrap_or_else(|| {
         rustix::system::uname()
@@ -252,15 +246,17 @@ fn server_config(session: &Session) -> Result<ServerConfig, Failure> {
             .to_string_lossy()
             .into_owned()
     });
-    let duration = |key: &str, default: Duration| {
-        session
-            .setting(key)
-            .and_then(|v| parse_duration(&v))
-            .unwrap_or(default)
+    let duration = |key: &str, default: Duration| -> Result<Duration, Failure> {
+        Ok(session
+            .typed(key, |v| Ok(parse_interval_msecs(v)?))?
+            .map_or(default, |ms| Duration::from_millis(u64::from(ms))))
     };
-    let session_limit = session
-        .setting("pn_lmtp_session_limit")
-        .and_then(|v| v.trim().parse().ok())
+    let count = |key: &str| -> Result<Option<usize>, Failure> {
+        Ok(session
+            .typed(key, |v| Ok(parse_uint(v)?))?
+            .map(|n| usize::try_from(n).unwrap_or(usize::MAX)))
+    };
+    let session_limit = count("pn_lmtp_session_limit")?
         .or_else(|| session.service_limit("lmtp"))
         .unwrap_or(100);
     Ok(ServerConfig {
@@ -269,16 +265,12 @@ fn server_config(session: &Session) -> Result<ServerConfig, Failure> {
             .setting("login_greeting")
             .unwrap_or_else(|| "pn ready.".to_owned()),
         max_message_size: session
-            .setting("lmtp_max_mail_size")
-            .and_then(|v| parse_size(&v))
+            .typed("lmtp_max_mail_size", parse_size)?
             .unwrap_or(0),
-        idle_timeout: duration("pn_lmtp_idle_timeout", d.idle_timeout),
-        command_timeout: duration("pn_lmtp_command_timeout", d.command_timeout),
+        idle_timeout: duration("pn_lmtp_idle_timeout", d.idle_timeout)?,
+        command_timeout: duration("pn_lmtp_command_timeout", d.command_timeout)?,
         session_limit,
-        max_recipients: session
-            .setting("lmtp_max_recipients")
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or(0),
+        max_recipients: count("lmtp_max_recipients")?.unwrap_or(0),
         spool_dir: session
             .setting("mail_temp_dir")
             .map_or(d.spool_dir, PathBuf::from),
@@ -287,37 +279,6 @@ fn server_config(session: &Session) -> Result<ServerConfig, Failure> {
             delivery_address,
         },
     })
-}
-
-/// Dovecot's time intervals: `30 secs`, `5 mins`, `500ms`, a bare number of seconds.
-fn parse_duration(v: &str) -> Option<Duration> {
-    let v = v.trim();
-    let split = v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len());
-    let n: u64 = v[..split].parse().ok()?;
-    let unit = v[split..].trim().to_ascii_lowercase();
-    let ms = match unit.as_str() {
-        "" | "s" | "sec" | "secs" | "second" | "seconds" => n * 1000,
-        "ms" | "msec" | "msecs" | "millisecond" | "milliseconds" => n,
-        "m" | "min" | "mins" | "minute" | "minutes" => n * 60_000,
-        "h" | "hour" | "hours" => n * 3_600_000,
-        _ => return None,
-    };
-    Some(Duration::from_millis(ms))
-}
-
-/// Dovecot's sizes: `10M`, `512 k`, `1G`, bytes.
-fn parse_size(v: &str) -> Option<u64> {
-    let v = v.trim();
-    let split = v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len());
-    let n: u64 = v[..split].parse().ok()?;
-    let mult = match v[split..].trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kb" => 1 << 10,
-        "m" | "mb" => 1 << 20,
-        "g" | "gb" => 1 << 30,
-        _ => return None,
-    };
-    n.checked_mul(mult)
 }
 
 /// The store behind the server.
@@ -463,19 +424,5 @@ impl Backend for StoreBackend {
             Err(e) if e.is_temporary() => Reply::new(451, "4.2.0", format!("<{address}> {e}")),
             Err(e) => Reply::new(552, "5.2.0", format!("<{address}> {e}")),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn dovecot_intervals_and_sizes_parse() {
-        assert_eq!(parse_duration("5 mins"), Some(Duration::from_secs(300)));
-        assert_eq!(parse_duration("300ms"), Some(Duration::from_millis(300)));
-        assert_eq!(parse_duration("2"), Some(Duration::from_secs(2)));
-        assert_eq!(parse_size("10M"), Some(10 << 20));
-        assert_eq!(parse_size("x"), None);
     }
 }

@@ -1,8 +1,8 @@
 //! `pn mailbox …`: doveadm's mailbox commands.
 
-mod list;
+pub(crate) mod list;
 mod manage;
-mod status;
+pub(crate) mod status;
 
 use std::process::ExitCode;
 

@@ -12,7 +12,8 @@ use pn_metadata::key::{internal_keys_under, parse_doveadm_key};
 use pn_metadata::{AttributeType, Backend, ErrorKind, MetadataError, MetadataStore, Target};
 use pn_userdb::UserDb;
 
-use self::print::{Formatter, Printer};
+pub(crate) use self::print::Formatter;
+use self::print::Printer;
 use crate::Cli;
 use crate::exit::{EX_DATAERR, EX_NOHOST, EX_NOPERM, EX_NOUSER, EX_TEMPFAIL, EX_USAGE, Failure};
 
@@ -21,16 +22,10 @@ const USAGE_PREFIX: &str = "[-u <user>|-A] [-S <socket_path>] ";
 /// Arguments of `pn mailbox metadata`.
 #[derive(Debug, Args)]
 pub(crate) struct MetadataArgs {
-    /// Output formatter (doveadm's `-f`): before or after the subcommand
-    /// (`pn mailbox metadata -f json list …`).
-    #[arg(
-        short = 'f',
-        long = "formatter",
-        value_enum,
-        global = true,
-        default_value_t = Formatter::Flow
-    )]
-    pub(crate) formatter: Formatter,
+    /// Output formatter (doveadm's `-f`): before the command as doveadm has it
+    /// (`pn -f json mailbox metadata list …`), or before or after the subcommand. Default: flow.
+    #[arg(short = 'f', long = "formatter", value_enum, global = true)]
+    pub(crate) formatter: Option<Formatter>,
     #[command(subcommand)]
     pub(crate) op: MetadataOp,
 }
@@ -256,7 +251,7 @@ pub(crate) fn run(cli: &Cli, args: &MetadataArgs) -> Result<ExitCode, Failure> {
     let multi = single.is_none() && (a.all_users || a.user_file.is_some() || a.user.is_some());
 
     let key_column = if op == Op::Get { "value" } else { "key" };
-    let mut printer = Printer::new(args.formatter, key_column, multi);
+    let mut printer = Printer::new(args.formatter.unwrap_or_default(), key_column, multi);
     let mut stdout = std::io::stdout().lock();
     let mut outcome = Outcome::default();
     let write = |out: &mut std::io::StdoutLock<'_>, bytes: &[u8]| {

@@ -13,9 +13,9 @@ pub(crate) struct ListArgs {
     /// Only subscribed mailboxes.
     #[arg(short = 's', long = "subscriptions")]
     subscriptions: bool,
-    /// Output formatter (doveadm's `-f`).
-    #[arg(short = 'f', long = "formatter", value_enum, default_value_t = Formatter::Flow)]
-    formatter: Formatter,
+    /// Output formatter (doveadm's `-f`; also accepted before the command). Default: flow.
+    #[arg(short = 'f', long = "formatter", value_enum)]
+    pub(crate) formatter: Option<Formatter>,
     /// Mailbox masks (`*` anything, `%` anything but `/`); default: all.
     #[arg(value_name = "MASK")]
     masks: Vec<String>,
@@ -50,6 +50,6 @@ pub(crate) fn run(o: &Opened, args: &ListArgs) -> Result<std::process::ExitCode,
         rows,
         bare_first: true,
     };
-    mail::print(&table.render(args.formatter));
+    mail::print(&table.render(args.formatter.unwrap_or_default()));
     outcome.finish()
 }

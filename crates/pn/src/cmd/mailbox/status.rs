@@ -32,9 +32,9 @@ pub(crate) struct StatusArgs {
     /// Print the sums over all matching mailboxes.
     #[arg(short = 't', long = "total-sum")]
     total: bool,
-    /// Output formatter (doveadm's `-f`).
-    #[arg(short = 'f', long = "formatter", value_enum, default_value_t = Formatter::Flow)]
-    formatter: Formatter,
+    /// Output formatter (doveadm's `-f`; also accepted before the command). Default: flow.
+    #[arg(short = 'f', long = "formatter", value_enum)]
+    pub(crate) formatter: Option<Formatter>,
     /// Space-separated status fields, or `all`.
     #[arg(value_name = "FIELDS")]
     fields: String,
@@ -139,7 +139,7 @@ pub(crate) fn run(o: &Opened, args: &StatusArgs) -> Result<std::process::ExitCod
             bare_first: true,
         }
     };
-    mail::print(&table.render(args.formatter));
+    mail::print(&table.render(args.formatter.unwrap_or_default()));
     outcome.finish()
 }
 
