@@ -182,9 +182,9 @@ impl Session {
         let chars = self
             .setting("auth_username_chars")
             .unwrap_or_else(|| DEFAULT_USERNAME_CHARS.to_owned());
-        if username.is_empty() || username == "." || username == ".." {
+        if let Err(why) = pn_userdb::check_username(username) {
             return Err(LookupError::Invalid(format!(
-                "Invalid username: {username:?}"
+                "{why} (username: {username:?})"
             )));
         }
         if !chars.is_empty()
