@@ -236,6 +236,10 @@ fn traversal_shaped_user_names_are_refused_by_every_command_before_any_path() {
                 "flags", "add", "-u", name, "\\Seen", "mailbox", "INBOX", "all",
             ],
             &["expunge", "-u", name, "mailbox", "INBOX", "all"],
+            &["mailbox", "delete", "-u", name, "Box"],
+            &["mailbox", "rename", "-u", name, "Box", "Box2"],
+            &["mailbox", "subscribe", "-u", name, "Box"],
+            &["mailbox", "unsubscribe", "-u", name, "Box"],
             &[
                 "mailbox",
                 "metadata",
@@ -246,6 +250,25 @@ fn traversal_shaped_user_names_are_refused_by_every_command_before_any_path() {
                 "/private/x",
                 "1",
             ],
+            &[
+                "mailbox",
+                "metadata",
+                "get",
+                "-u",
+                name,
+                "INBOX",
+                "/private/x",
+            ],
+            &[
+                "mailbox",
+                "metadata",
+                "unset",
+                "-u",
+                name,
+                "INBOX",
+                "/private/x",
+            ],
+            &["mailbox", "metadata", "list", "-u", name, "INBOX"],
         ] {
             let out = pn(&conf, args, MESSAGE);
             assert_eq!(out.status.code(), Some(67), "{args:?}: {}", stderr(&out));
