@@ -1,7 +1,9 @@
 //! `pn lmtp` started as root without `mail_uid` for system users with their own uids in a
 //! passwd-file userdb (the common Postfix + Dovecot setup): every user's files belong to that
 //! user, a uid below `first_valid_uid` is refused for that recipient alone, and no thread of
-//! the server keeps a user's ids after a delivery. Needs root (skips with a notice otherwise).
+//! the server keeps a user's ids after a delivery. The ox driver's pushes (metadata read from
+//! each user's `dovecot-attributes`, `unseen` from the shared status cache) arrive at a real
+//! HTTP receiver. Needs root (skips with a notice otherwise).
 
 #![allow(
     clippy::unwrap_used,
@@ -9,6 +11,8 @@
     clippy::print_stderr,
     missing_docs
 )]
+
+mod util;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
@@ -97,6 +101,7 @@ fn as_root_without_mail_uid_each_user_gets_files_of_their_own_uid() {
         passwd.push_str(&format!("{user}:x:{uid}:{uid}::{}::\n", home.display()));
     }
     std::fs::write(dir.path().join("users"), passwd).unwrap();
+    let (port, requests) = util::http_receiver("200 OK");
     let conf = dir.path().join("pn.conf");
     std::fs::write(
         &conf,
@@ -104,11 +109,28 @@ fn as_root_without_mail_uid_each_user_gets_files_of_their_own_uid() {
             "mail_location = maildir:~/Maildir\nfirst_valid_uid = 1000\n\
              mail_plugins = $mail_plugins notify push_notification\n\
              userdb {{\n  driver = passwd-file\n  args = username_format=%u {}\n}}\n\
-             plugin {{\n  push_notification_driver = dlog\n}}\n",
+             plugin {{\n  push_notification_driver = dlog\n  \
+             push_notification_driver2 = ox:url=http://127.0.0.1:{port}/notify\n}}\n",
             dir.path().join("users").display()
         ),
     )
     .unwrap();
+    // Each user enables ox for themselves (the command writes as that user).
+    for (user, _) in [ALICE, BOB] {
+        let out = Command::new(PN)
+            .arg("-c")
+            .arg(&conf)
+            .args(["mailbox", "metadata", "set", "-u", user, "-s", ""])
+            .args(["/private/vendor/vendor.dovecot/http-notify", "user=1@2"])
+            .env_remove("PN_CONFIG")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
     let mut child = Command::new(PN)
         .arg("-c")
         .arg(&conf)
@@ -155,6 +177,17 @@ fn as_root_without_mail_uid_each_user_gets_files_of_their_own_uid() {
             let data = reply(&mut r);
             assert!(data.starts_with("250") && data.contains(user), "{data}");
         }
+        // One push per user: the user's own uid and unseen count, read as that user.
+        let n = round + 1;
+        for _ in [ALICE, BOB] {
+            let got = requests.recv_timeout(Duration::from_secs(10)).unwrap();
+            let body = String::from_utf8_lossy(&got.body).into_owned();
+            assert!(
+                body.contains(&format!("\"imap-uid\":{n},"))
+                    && body.ends_with(&format!("\"unseen\":{n}}}")),
+                "round {round}: {body}"
+            );
+        }
     }
     cmd(&mut w, &mut r, "QUIT");
 
@@ -165,7 +198,7 @@ fn as_root_without_mail_uid_each_user_gets_files_of_their_own_uid() {
             2,
             "{user}"
         );
-        let all = owners(&maildir);
+        let all = owners(maildir.parent().unwrap());
         assert!(all.len() > 5, "{all:?}");
         for (path, u, g) in all {
             assert_eq!((u, g), (uid, uid), "{path}");
