@@ -1,9 +1,45 @@
 //! Where a message goes while it arrives: memory up to a threshold, then a temporary file in
 //! the spool directory (Dovecot's `mail_temp_dir`), so a session's memory stays bounded
 //! whatever the message's size.
+//!
+//! The file has no name (`O_TMPFILE`; where the file system lacks it, it is unlinked right
+//! after creation), so nothing is left behind when the process is killed. It is reached
+//! through `/proc/self/fd/N` ([`SpoolFile::path`]), which the store can open, copy or
+//! hard-link like any path.
 
+use std::fs::File;
 use std::io::{self, Write};
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
+
+/// A spooled message's unnamed file.
+#[derive(Debug)]
+pub struct SpoolFile {
+    file: File,
+    path: PathBuf,
+}
+
+impl SpoolFile {
+    /// An unnamed file in `dir`. Readable by everyone: it has no name anyone else could
+    /// open, and a delivery thread running with a recipient's uid must read it through
+    /// `/proc/self/fd` (whose access checks admit only this process).
+    fn create(dir: &Path) -> io::Result<SpoolFile> {
+        let file = tempfile::tempfile_in(dir)?;
+        file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))?;
+        let path = PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd()));
+        Ok(SpoolFile { file, path })
+    }
+
+    /// A path opening the file, valid in this process while `self` lives.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The open file.
+    pub fn file(&self) -> &File {
+        &self.file
+    }
+}
 
 /// A message kept in memory up to this many bytes (Dovecot's LMTP keeps up to 128 KiB).
 pub const MEMORY_LIMIT: usize = 128 * 1024;
@@ -19,7 +55,7 @@ pub enum Message {
     /// A large message in a temporary file, removed when this is dropped.
     File {
         /// The file.
-        file: tempfile::NamedTempFile,
+        file: SpoolFile,
         /// Its size.
         size: u64,
         /// Its size with CRLF line endings.
@@ -60,7 +96,7 @@ impl Message {
 pub struct Spool {
     dir: PathBuf,
     memory: Vec<u8>,
-    file: Option<io::BufWriter<tempfile::NamedTempFile>>,
+    file: Option<(io::BufWriter<File>, PathBuf)>,
     head: Vec<u8>,
     size: u64,
     vsize_extra: u64,
@@ -111,22 +147,20 @@ impl Spool {
             self.file = None;
             return Ok(());
         }
-        if let Some(f) = &mut self.file {
+        if let Some((f, _)) = &mut self.file {
             return f.write_all(data);
         }
         if self.memory.len() + data.len() <= MEMORY_LIMIT {
             self.memory.extend_from_slice(data);
             return Ok(());
         }
-        let file = tempfile::Builder::new()
-            .prefix("pn-lmtp.")
-            .tempfile_in(&self.dir)?;
+        let SpoolFile { file, path } = SpoolFile::create(&self.dir)?;
         let mut w = io::BufWriter::with_capacity(64 * 1024, file);
         w.write_all(&self.memory)?;
         w.write_all(data)?;
         self.head = std::mem::take(&mut self.memory);
         self.head.truncate(HEAD_LIMIT);
-        self.file = Some(w);
+        self.file = Some((w, path));
         Ok(())
     }
 
@@ -135,10 +169,10 @@ impl Spool {
     pub fn finish(self) -> io::Result<Message> {
         match self.file {
             None => Ok(Message::Memory(self.memory)),
-            Some(w) => {
+            Some((w, path)) => {
                 let file = w.into_inner().map_err(io::IntoInnerError::into_error)?;
                 Ok(Message::File {
-                    file,
+                    file: SpoolFile { file, path },
                     size: self.size,
                     vsize: self.size + self.vsize_extra,
                     head: self.head,
@@ -182,6 +216,8 @@ mod tests {
                 .len(),
             size
         );
+        // The file has no name: nothing is left in the spool directory, even on a crash.
+        assert_eq!(std::fs::read_dir(dir.path()).expect("list").count(), 0);
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! Dovecot's dotlock (`file-dotlock.c` with `dotlock_use_excl = yes`).
 //!
-//! The lock of `<file>` is `<file>.lock`, created with `O_CREAT|O_EXCL` and holding
-//! `<pid>:<hostname>`. A lock is taken over when it is stale: its pid is on this host and no
+//! The lock of `<file>` is `<file>.lock`, holding `<pid>:<hostname>`. pn writes that into a
+//! temporary file and hard-links it to the lock's name (what Dovecot does without
+//! `dotlock_use_excl`), so the lock never exists empty; Dovecot's `O_CREAT|O_EXCL` locks are
+//! honoured alike. An empty lock older than 2 seconds is stale at once. A lock is taken over when it is stale: its pid is on this host and no
 //! longer runs (checked once the lock is older than 2 seconds), or neither the lock nor the
 //! protected file changed for `stale_timeout`. Waiting gives up after `timeout`.
 //!
@@ -13,10 +15,11 @@ use std::fs;
 use std::io::{self, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use tracing::warn;
+use tracing::{error, warn};
 
 use crate::error::{Result, StoreError};
 use crate::fsutil::{self, Perms};
@@ -111,18 +114,17 @@ impl Dotlock {
     ) -> Result<u64> {
         let mut wait = Duration::from_millis(5);
         loop {
-            match fsutil::create_excl(lock_path, perms) {
-                Ok(mut f) => {
-                    let content = format!("{}:{hostname}", std::process::id());
-                    f.write_all(content.as_bytes())
-                        .map_err(|e| StoreError::io("write", lock_path, e))?;
-                    let md = f
-                        .metadata()
-                        .map_err(|e| StoreError::io("fstat", lock_path, e))?;
-                    return Ok(md.ino());
-                }
+            match create_lock(lock_path, perms, hostname) {
+                Ok(ino) => return Ok(ino),
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-                Err(e) => return Err(StoreError::io("open", lock_path, e)),
+                Err(e) => {
+                    if e.kind() == io::ErrorKind::StorageFull
+                        || e.kind() == io::ErrorKind::QuotaExceeded
+                    {
+                        error!(lock = %lock_path.display(), "Creating the dotlock failed: {e}");
+                    }
+                    return Err(StoreError::io("create", lock_path, e));
+                }
             }
             if is_stale(path, lock_path, settings, hostname) {
                 warn!(lock = %lock_path.display(), "Overriding stale dotlock");
@@ -203,6 +205,60 @@ fn forget_held(lock_path: &Path) {
     RELEASED.notify_all();
 }
 
+/// Creates the lock complete or not at all: the content goes into a temporary file that is
+/// then hard-linked to the lock's name (the link fails when the lock exists), so a failed
+/// write (a full disk) never leaves an empty lock for others to wait out. On a file system
+/// without hard links, the lock is created in place and removed again when writing fails.
+fn create_lock(lock_path: &Path, perms: Perms, hostname: &str) -> io::Result<u64> {
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    let content = format!("{}:{hostname}", std::process::id());
+    let dir = match lock_path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let tmp = loop {
+        // Dovecot's temporary-file prefix, which its Maildir code ignores.
+        let name = format!(
+            ".temp.{hostname}.{}.{}.lock",
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::Relaxed)
+        );
+        let tmp = dir.join(name);
+        match fsutil::create_excl(&tmp, perms) {
+            Ok(f) => break (tmp, f),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    };
+    let (tmp, mut f) = tmp;
+    let linked = f
+        .write_all(content.as_bytes())
+        .and_then(|()| f.metadata())
+        .and_then(|md| fs::hard_link(&tmp, lock_path).map(|()| md.ino()));
+    let _ = fs::remove_file(&tmp);
+    match linked {
+        // EPERM/EOPNOTSUPP: the file system has no hard links (vfat, some FUSE).
+        Err(e)
+            if e.raw_os_error() == Some(rustix::io::Errno::PERM.raw_os_error())
+                || e.raw_os_error() == Some(rustix::io::Errno::OPNOTSUPP.raw_os_error()) =>
+        {
+            create_lock_in_place(lock_path, perms, &content)
+        }
+        other => other,
+    }
+}
+
+fn create_lock_in_place(lock_path: &Path, perms: Perms, content: &str) -> io::Result<u64> {
+    let mut f = fsutil::create_excl(lock_path, perms)?;
+    match f.write_all(content.as_bytes()).and_then(|()| f.metadata()) {
+        Ok(md) => Ok(md.ino()),
+        Err(e) => {
+            let _ = fs::remove_file(lock_path);
+            Err(e)
+        }
+    }
+}
+
 /// A lock file nobody is going to remove: its process is gone, or nothing changed for the
 /// stale timeout.
 fn is_stale(path: &Path, lock_path: &Path, settings: &LockSettings, hostname: &str) -> bool {
@@ -212,6 +268,11 @@ fn is_stale(path: &Path, lock_path: &Path, settings: &LockSettings, hostname: &s
     let now = SystemTime::now();
     let lock_mtime = md.modified().unwrap_or(now);
     let age = now.duration_since(lock_mtime).unwrap_or_default();
+    // A writer fills its lock at once (pn even before the lock appears), so an empty lock
+    // this old was left by one that died or could not write (a full disk).
+    if age >= STALE_PID_CHECK && md.len() == 0 {
+        return true;
+    }
     if age >= STALE_PID_CHECK
         && let Some(pid) = local_pid(lock_path, hostname)
     {
@@ -292,6 +353,37 @@ mod tests {
             .and_then(|f| f.set_modified(old))
             .expect("mtime");
         let held = Dotlock::acquire(&file, &quick(), Perms::default(), "h").expect("stale");
+        drop(held);
+    }
+
+    #[test]
+    fn an_empty_lock_left_by_a_failed_writer_is_taken_over_without_the_stale_timeout() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("f");
+        let lock = dir.path().join("f.lock");
+        fs::write(&lock, "").expect("write");
+        let old = SystemTime::now() - Duration::from_secs(3);
+        fs::File::options()
+            .write(true)
+            .open(&lock)
+            .and_then(|f| f.set_modified(old))
+            .expect("mtime");
+        // Before: an empty lock waited for the 120 s stale timeout (here: timed out).
+        let held = Dotlock::acquire(&file, &quick(), Perms::default(), "h").expect("stale");
+        drop(held);
+        assert!(!lock.exists());
+    }
+
+    #[test]
+    fn no_temporary_file_is_left_next_to_the_lock() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("f");
+        let held = Dotlock::acquire(&file, &quick(), Perms::default(), "h").expect("locks");
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .expect("list")
+            .map(|e| e.expect("entry").file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("f.lock")]);
         drop(held);
     }
 

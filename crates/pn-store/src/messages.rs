@@ -4,6 +4,7 @@
 use std::cell::RefCell;
 use std::fs;
 use std::io::{self, Write};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use pn_core::{Commit, MailTxn, PushUser, Save};
@@ -272,8 +273,12 @@ impl Maildir {
                     (size, vsize, *flags, keywords.to_vec())
                 }
                 Input::Spooled(m) => {
-                    match fs::hard_link(m.path, &tmp) {
-                        Ok(()) => {}
+                    match link_own_file(m.path, &tmp) {
+                        // The spool's mode is not the mailbox's (it may be readable by all).
+                        Ok(()) => {
+                            fs::set_permissions(&tmp, fs::Permissions::from_mode(perms.file_mode))
+                                .map_err(|e| StoreError::io("chmod", &tmp, e))?
+                        }
                         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
                         Err(e) if e.kind() == io::ErrorKind::NotFound && !tmp_dir.exists() => {
                             return Err(StoreError::MailboxNotFound(folder.name.vname.clone()));
@@ -516,6 +521,25 @@ fn copy_file(src: &Path, dst: &Path, perms: fsutil::Perms) -> Result<()> {
         return Err(StoreError::io("write", dst, e));
     }
     Ok(())
+}
+
+/// Hard-links a spooled file into `tmp/`, following a symbolic link (the caller's file may be
+/// an unnamed one reached through `/proc/self/fd/N`). Only a file this thread's user owns is
+/// linked: a mailbox never gets a file that belongs to someone else (a server delivering for
+/// several uids spools as root); the caller then copies it.
+fn link_own_file(src: &Path, dst: &Path) -> io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    if fs::metadata(src)?.uid() != rustix::process::geteuid().as_raw() {
+        return Err(io::Error::from(io::ErrorKind::PermissionDenied));
+    }
+    rustix::fs::linkat(
+        rustix::fs::CWD,
+        src,
+        rustix::fs::CWD,
+        dst,
+        rustix::fs::AtFlags::SYMLINK_FOLLOW,
+    )
+    .map_err(io::Error::from)
 }
 
 /// The first `limit` bytes of a file.

@@ -16,12 +16,14 @@
 //! Architecture invariant: this crate reads files and nothing else; it never logs and never
 //! creates anything on disk.
 
+mod name;
 mod passwd_file;
 mod static_db;
 mod template;
 
 use std::path::{Path, PathBuf};
 
+pub use name::{InvalidName, check_username};
 pub use passwd_file::PasswdFile;
 pub use static_db::StaticDb;
 
@@ -107,18 +109,30 @@ impl UserDbBackend {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserDb {
     backends: Vec<UserDbBackend>,
+    embedded_default: bool,
 }
 
 impl UserDb {
     /// A userdb made of these backends, asked in order.
     pub fn new(backends: Vec<UserDbBackend>) -> UserDb {
-        UserDb { backends }
+        UserDb {
+            backends,
+            embedded_default: false,
+        }
+    }
+
+    /// Whether this is [`UserDb::static_default`] (no `userdb { }` configured).
+    pub fn is_embedded_default(&self) -> bool {
+        self.embedded_default
     }
 
     /// pn's default: `static` with every user's home at `<data_dir>/home/<user>`.
     pub fn static_default(data_dir: &Path) -> UserDb {
         let home = format!("{}/home/%u", data_dir.display());
-        UserDb::new(vec![UserDbBackend::Static(StaticDb::with_home(home))])
+        UserDb {
+            backends: vec![UserDbBackend::Static(StaticDb::with_home(home))],
+            embedded_default: true,
+        }
     }
 
     /// The `userdb { driver = … args = … }` sections of `settings`. Without any, the
@@ -218,8 +232,12 @@ impl UserDb {
         &self.backends
     }
 
-    /// Looks a user up: `Ok(None)` when no backend knows them (doveadm's "User doesn't exist").
+    /// Looks a user up: `Ok(None)` when no backend knows them (doveadm's "User doesn't exist"),
+    /// and for a name [`check_username`] refuses, which no template may turn into a path.
     pub fn lookup(&self, username: &str) -> Result<Option<UserRecord>, UserDbError> {
+        if check_username(username).is_err() {
+            return Ok(None);
+        }
         for backend in &self.backends {
             if let Some(user) = backend.lookup(username)? {
                 return Ok(Some(user));

@@ -9,13 +9,22 @@
 //! * Started as root, pn sets the supplementary groups to just the gid (Dovecot's default
 //!   without `mail_access_groups`), then the gid, then the uid — real, effective and saved, so
 //!   root cannot be regained.
+//! * Started as root without any uid, pn refuses like Dovecot ("User is missing UID"), except
+//!   with its embedded default userdb (no `userdb { }` configured): that writes mail as the
+//!   owner of pn's data directory, or — a new or empty data directory owned by root — as the
+//!   system user `pn`, else `nobody`, to whom it gives the directory ([`embedded_default_ids`]).
 //! * Started as another user, pn can only run as that user: a different uid is Dovecot's
 //!   `setuid(…) failed` error.
-//! * When neither the userdb nor the settings give a uid (pn's embedded static default), pn
-//!   runs as whoever invoked it and the files are that user's.
+//! * When neither the userdb nor the settings give a uid and pn does not run as root, pn runs
+//!   as whoever invoked it and the files are that user's.
 //!
-//! This must run before the process starts any thread: on Linux the id system calls change
-//! the calling thread only (glibc broadcasts them to every thread; rustix does not).
+//! [`switch_to`] must run before the process starts any thread: on Linux the id system calls
+//! change the calling thread only (glibc broadcasts them to every thread; rustix does not).
+//! `pn lmtp` serving several uids uses exactly that: [`ThreadIds`] gives one blocking thread the
+//! recipient's effective ids for one delivery and takes them back afterwards.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
 
 use pn_config::Settings;
 use pn_config::ValueError;
@@ -78,8 +87,13 @@ pub(crate) fn mail_ids(
                 .map_err(|e| PrivilegeError(format!("{e} (from {source})"))),
         }
     };
-    let uid = pick(record.uid, "mail_uid")?;
-    let gid = pick(record.gid, "mail_gid")?;
+    let mut uid = pick(record.uid, "mail_uid")?;
+    let mut gid = pick(record.gid, "mail_gid")?;
+    if uid.is_none() && rustix::process::geteuid().is_root() && uses_embedded_userdb(settings) {
+        let ids = embedded_default_ids(&default_data_dir(settings))?;
+        uid = ids.uid.map(|u| (u, "pn's embedded default"));
+        gid = gid.or(ids.gid.map(|g| (g, "pn's embedded default")));
+    }
     if let Some((uid, source)) = uid {
         let (first, last) = (
             number("first_valid_uid", 500)?,
@@ -107,6 +121,146 @@ pub(crate) fn mail_ids(
     })
 }
 
+/// Dovecot's refusal to write a user's mail as root.
+pub(crate) const MISSING_UID: &str = "User is missing UID (see mail_uid setting)";
+
+/// The ids pn's embedded default writes mail with when it runs as root and nothing names a
+/// uid: the data directory's owner when that is not root; otherwise the system user `pn`,
+/// else `nobody`, after creating the data directory (or taking over an empty one owned by
+/// root) for them. Said in an info log line, once per process.
+pub(crate) fn embedded_default_ids(data_dir: &Path) -> Result<MailIds, PrivilegeError> {
+    let fail = |what: &str, e: std::io::Error| {
+        PrivilegeError(format!("{what}({}) failed: {e}", data_dir.display()))
+    };
+    let (uid, gid, why) = match std::fs::metadata(data_dir) {
+        Ok(md) if md.uid() != 0 => (md.uid(), md.gid(), "the owner of".to_owned()),
+        found => {
+            let (name, uid, gid) = ["pn", "nobody"]
+                .into_iter()
+                .find_map(|n| system_user(n).map(|(u, g)| (n, u, g)))
+                .ok_or_else(|| {
+                    PrivilegeError(format!(
+                        "{MISSING_UID}: pn's embedded default found no user pn or nobody to \
+                         write mail as; set mail_uid and mail_gid"
+                    ))
+                })?;
+            match found {
+                Ok(_) => {
+                    let empty = std::fs::read_dir(data_dir)
+                        .map_err(|e| fail("opendir", e))?
+                        .next()
+                        .is_none();
+                    if !empty {
+                        return Err(PrivilegeError(format!(
+                            "{MISSING_UID}: pn's data directory {} belongs to root; chown it \
+                             to the user mail should be written as, or set mail_uid and \
+                             mail_gid",
+                            data_dir.display()
+                        )));
+                    }
+                }
+                Err(_) => {
+                    std::fs::create_dir_all(data_dir).map_err(|e| fail("mkdir", e))?;
+                    std::fs::set_permissions(
+                        data_dir,
+                        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+                    )
+                    .map_err(|e| fail("chmod", e))?;
+                }
+            }
+            std::os::unix::fs::chown(data_dir, Some(uid), Some(gid))
+                .map_err(|e| fail("chown", e))?;
+            (uid, gid, format!("system user {name}, now owning"))
+        }
+    };
+    static SAID: std::sync::Once = std::sync::Once::new();
+    SAID.call_once(|| {
+        tracing::info!(
+            "running as root without a uid from the userdb or mail_uid: pn's embedded default \
+             writes mail as uid {uid} gid {gid} ({why} {})",
+            data_dir.display()
+        );
+    });
+    Ok(MailIds {
+        uid: Some(uid),
+        gid: Some(gid),
+    })
+}
+
+/// A system user's uid and gid from `/etc/passwd` (getpwnam for local accounts).
+fn system_user(name: &str) -> Option<(u32, u32)> {
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|line| {
+        let mut f = line.split(':');
+        if f.next()? != name {
+            return None;
+        }
+        let _password = f.next()?;
+        Some((f.next()?.parse().ok()?, f.next()?.parse().ok()?))
+    })
+}
+
+/// Whether the settings configure no `userdb { }`, so pn's embedded static default answers.
+pub(crate) fn uses_embedded_userdb(settings: &Settings) -> bool {
+    !settings
+        .iter()
+        .any(|(p, _)| p.sections.first().is_some_and(|s| s.kind == "userdb"))
+}
+
+/// pn's data directory as the embedded default sees it (see `session::data_dir`).
+pub(crate) fn default_data_dir(settings: &Settings) -> PathBuf {
+    crate::session::data_dir(
+        settings
+            .get("pn_data_dir")
+            .map(|s| s.value.to_string())
+            .filter(|v| !v.is_empty()),
+    )
+}
+
+/// One thread's effective ids switched to a mail user's, restored to root on drop. Only the
+/// effective (and so file-system) ids change: the real and saved uid stay 0, which is what
+/// lets the thread return to root, and what keeps the user's own processes from signalling
+/// or tracing it meanwhile.
+pub(crate) struct ThreadIds {
+    groups: Vec<Gid>,
+    egid: Gid,
+}
+
+impl ThreadIds {
+    /// Gives the calling thread `uid`/`gid` (supplementary groups: just `gid`), the order
+    /// Dovecot uses: groups, gid, uid. The thread must run as root.
+    pub(crate) fn switch(uid: u32, gid: u32) -> Result<ThreadIds, PrivilegeError> {
+        let saved = ThreadIds {
+            groups: rustix::process::getgroups()
+                .map_err(|e| PrivilegeError(format!("getgroups() failed: {e}")))?,
+            egid: rustix::process::getegid(),
+        };
+        let gid_t = Gid::from_raw(gid);
+        rustix::thread::set_thread_groups(&[gid_t])
+            .map_err(|e| PrivilegeError(format!("setgroups({gid}) failed: {e}")))?;
+        // From here on, dropping `saved` restores whatever was changed.
+        rustix::thread::set_thread_res_gid(None, Some(gid_t), None)
+            .map_err(|e| PrivilegeError(format!("setegid({gid}) failed: {e}")))?;
+        rustix::thread::set_thread_res_uid(None, Some(Uid::from_raw(uid)), None)
+            .map_err(|e| PrivilegeError(format!("seteuid({uid}) failed: {e}")))?;
+        Ok(saved)
+    }
+}
+
+impl Drop for ThreadIds {
+    fn drop(&mut self) {
+        let restored = rustix::thread::set_thread_res_uid(None, Some(Uid::ROOT), None)
+            .and_then(|()| rustix::thread::set_thread_res_gid(None, Some(self.egid), None))
+            .and_then(|()| rustix::thread::set_thread_groups(&self.groups));
+        if let Err(e) = restored {
+            // A blocking thread stuck with a user's ids would do the next user's work as
+            // them: nothing may run on after this.
+            tracing::error!("restoring the thread's root ids failed: {e}; aborting");
+            std::process::abort();
+        }
+    }
+}
+
 /// Becomes the mail user: as root, groups, gid, then uid; otherwise only checks that the
 /// process already runs with the wanted uid.
 pub(crate) fn switch_to(ids: MailIds) -> Result<(), PrivilegeError> {
@@ -126,8 +280,7 @@ pub(crate) fn switch_to(ids: MailIds) -> Result<(), PrivilegeError> {
         return Ok(());
     }
     let Some(uid) = ids.uid else {
-        // No uid anywhere: stay who we are (pn's embedded default).
-        return Ok(());
+        return Err(PrivilegeError(MISSING_UID.to_owned()));
     };
     let Some(gid) = ids.gid else {
         return Err(PrivilegeError(format!(
@@ -215,6 +368,10 @@ mod tests {
 
     #[test]
     fn without_any_uid_the_process_ids_are_kept() {
+        if rustix::process::geteuid().is_root() {
+            // As root the embedded default names a user (tested through the binary).
+            return;
+        }
         let ids = mail_ids(&user(None, None), &settings("")).expect("ok");
         assert_eq!(
             ids,

@@ -28,7 +28,9 @@ const DEFAULT_USERNAME_CHARS: &str =
     "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ01234567890.-_@";
 
 /// pn's data directory: `pn_data_dir`, else `$PN_DATA_DIR`, else `$XDG_DATA_HOME/pn`, else
-/// `~/.local/share/pn`. The embedded default's static userdb puts homes under `home/`.
+/// `/var/lib/pn` as root (root's home is closed to the unprivileged user the embedded
+/// default writes mail as), else `~/.local/share/pn`. The embedded default's static userdb
+/// puts homes under `home/`.
 pub(crate) fn data_dir(setting: Option<String>) -> PathBuf {
     if let Some(d) = setting.filter(|d| !d.is_empty()) {
         return PathBuf::from(d);
@@ -38,6 +40,9 @@ pub(crate) fn data_dir(setting: Option<String>) -> PathBuf {
     }
     if let Some(d) = std::env::var_os("XDG_DATA_HOME").filter(|d| !d.is_empty()) {
         return PathBuf::from(d).join("pn");
+    }
+    if rustix::process::geteuid().is_root() {
+        return PathBuf::from("/var/lib/pn");
     }
     let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("/var/lib"), PathBuf::from);
     home.join(".local/share/pn")
@@ -191,9 +196,9 @@ impl Session {
         let chars = self
             .setting("auth_username_chars")
             .unwrap_or_else(|| DEFAULT_USERNAME_CHARS.to_owned());
-        if username.is_empty() || username == "." || username == ".." {
+        if let Err(why) = pn_userdb::check_username(username) {
             return Err(LookupError::Invalid(format!(
-                "Invalid username: {username:?}"
+                "{why} (username: {username:?})"
             )));
         }
         if !chars.is_empty()

@@ -139,12 +139,23 @@ fn sandbox() -> (tempfile::TempDir, std::path::PathBuf) {
         format!(
             "mail_location = maildir:~/Maildir\n\
              mail_attribute_dict = file:%h/dovecot-attributes\n\
-             userdb {{\n  driver = passwd-file\n  args = username_format=%u {}\n}}\n",
-            users.display()
+             userdb {{\n  driver = passwd-file\n  args = username_format=%u {}\n}}\n{}",
+            users.display(),
+            root_ids()
         ),
     )
     .expect("conf");
     (dir, conf)
+}
+
+/// passwd-file refuses uid 0 and pn refuses to write as root without a uid: as root, the
+/// sandbox names root explicitly.
+fn root_ids() -> &'static str {
+    if rustix::process::geteuid().is_root() {
+        "mail_uid = 0\nmail_gid = 0\nfirst_valid_uid = 0\nfirst_valid_gid = 0\n"
+    } else {
+        ""
+    }
 }
 
 /// Runs `pn` with doveadm's argument list exactly as captured (global options such as
@@ -386,8 +397,9 @@ fn imap_backend_through_the_cli() {
              pn_metadata_imap_port = {port}\n\
              pn_metadata_imap_ssl = no\n\
              pn_metadata_imap_password = pass\n\
-             userdb {{\n  driver = passwd-file\n  args = username_format=%u {}\n}}\n",
-            dir.path().join("users").display()
+             userdb {{\n  driver = passwd-file\n  args = username_format=%u {}\n}}\n{}",
+            dir.path().join("users").display(),
+            root_ids()
         ),
     )
     .expect("conf");

@@ -10,7 +10,7 @@
 //! 65 (Dovecot would store it).
 
 use std::io::Read;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Args;
@@ -87,6 +87,18 @@ pub(crate) fn run(cli: &Cli, args: &DeliverArgs) -> Result<ExitCode, Failure> {
         "errors always go to stderr; the environment is kept"
     );
     let prefix = format!("pn({username})");
+    // Dovecot's LDA parses the user name as an SMTP address before the lookup.
+    // A path-like local part is an unknown user (67) instead, found by the lookup.
+    if let Err(why) = pn_userdb::check_username(&username)
+        && !matches!(why, pn_userdb::InvalidName::PathLike(_))
+    {
+        return Err(Failure::new(
+            EX_USAGE,
+            format!(
+                "{prefix}: Fatal: Cannot obtain SMTP address from username `{username}': {why}"
+            ),
+        ));
+    }
     let session = Session::open(cli, "lda")?;
     let record = match session.lookup(&username) {
         Ok(r) => r,
@@ -118,10 +130,12 @@ pub(crate) fn run(cli: &Cli, args: &DeliverArgs) -> Result<ExitCode, Failure> {
     // Dovecot creates the raw user to open the incoming mail after the real one, and frees it
     // first.
     let raw_user = user.raw_user();
-    let data = read_message(args.path.as_ref())
+    let spool_dir = session
+        .setting("mail_temp_dir")
+        .map_or_else(std::env::temp_dir, PathBuf::from);
+    let message = spool_message(args.path.as_ref(), &spool_dir)
         .map_err(|e| Failure::new(EX_TEMPFAIL, format!("{prefix}: Fatal: {e}")))?;
-    let body = strip_from_line(&data);
-    let result = if body.is_empty() {
+    let result = if message.size() == 0 {
         Err(StoreError::EmptyMessage)
     } else {
         let mailbox = args
@@ -129,7 +143,7 @@ pub(crate) fn run(cli: &Cli, args: &DeliverArgs) -> Result<ExitCode, Failure> {
             .as_deref()
             .filter(|m| !m.is_empty())
             .unwrap_or("INBOX");
-        deliver(&session, &user, mailbox, &Incoming::Bytes(body))
+        deliver(&session, &user, mailbox, &incoming(&message))
     };
     drop(raw_user);
     drop(user);
@@ -233,35 +247,127 @@ fn save(
     }
 }
 
-fn read_message(path: Option<&PathBuf>) -> Result<Vec<u8>, String> {
-    let mut data = Vec::new();
-    match path {
-        Some(p) => {
-            data = std::fs::read(p).map_err(|e| {
-                format!(
-                    "Can't open delivery mail as raw: open({}) failed: {e}",
-                    p.display()
-                )
-            })?;
-        }
-        None => {
-            std::io::stdin()
-                .lock()
-                .read_to_end(&mut data)
-                .map_err(|e| format!("Can't open delivery mail as raw: read(stdin) failed: {e}"))?;
-        }
+/// A received message as [`deliver`] takes it.
+pub(crate) fn incoming(message: &pn_lmtp::Message) -> Incoming<'_> {
+    match message {
+        pn_lmtp::Message::Memory(d) => Incoming::Bytes(d),
+        pn_lmtp::Message::File {
+            file,
+            size,
+            vsize,
+            head,
+        } => Incoming::File {
+            file: pn_store::FileMessage {
+                path: file.path(),
+                size: *size,
+                vsize: *vsize,
+                received: None,
+            },
+            head,
+        },
     }
-    Ok(data)
 }
 
-/// Drops an mbox `From ` line at the start, as Dovecot's LDA does.
-fn strip_from_line(data: &[u8]) -> &[u8] {
-    if !data.starts_with(b"From ") {
-        return data;
+/// Streams the input into a spool as `pn lmtp` does (memory up to 128 KiB, then an unnamed
+/// file in `mail_temp_dir`), so a message of any size needs bounded memory: an mbox `From `
+/// line at the start is dropped and CRLF becomes LF on the way, as the store wants it.
+fn spool_message(path: Option<&PathBuf>, dir: &Path) -> Result<pn_lmtp::Message, String> {
+    let mut input: Box<dyn Read> = match path {
+        Some(p) => Box::new(std::fs::File::open(p).map_err(|e| {
+            format!(
+                "Can't open delivery mail as raw: open({}) failed: {e}",
+                p.display()
+            )
+        })?),
+        None => Box::new(std::io::stdin().lock()),
+    };
+    let what = match path {
+        Some(p) => format!("read({})", p.display()),
+        None => "read(stdin)".to_owned(),
+    };
+    let spool_failed = |e: std::io::Error| format!("Failed to spool the message: {e}");
+    let mut spool = pn_lmtp::spool::Spool::new(dir, 0);
+    let mut lf = ToLf::default();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut out = Vec::with_capacity(buf.len());
+    loop {
+        let n = match input.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                return Err(format!(
+                    "Can't open delivery mail as raw: {what} failed: {e}"
+                ));
+            }
+        };
+        out.clear();
+        lf.push(&buf[..n], &mut out);
+        spool.write(&out).map_err(spool_failed)?;
     }
-    match data.iter().position(|&b| b == b'\n') {
-        Some(i) => &data[i + 1..],
-        None => &[],
+    out.clear();
+    lf.finish(&mut out);
+    spool.write(&out).map_err(spool_failed)?;
+    spool.finish().map_err(spool_failed)
+}
+
+/// CRLF to LF across chunk boundaries, dropping an mbox `From ` line at the very start (as
+/// Dovecot's LDA does).
+#[derive(Default)]
+struct ToLf {
+    /// The first bytes, held until it is known whether they start with `From `.
+    start: Vec<u8>,
+    started: bool,
+    /// Inside the `From ` line being dropped.
+    skipping: bool,
+    pending_cr: bool,
+}
+
+impl ToLf {
+    fn push(&mut self, data: &[u8], out: &mut Vec<u8>) {
+        let held;
+        let mut data = data;
+        if !self.started {
+            self.start.extend_from_slice(data);
+            if self.start.len() < 5 && b"From ".starts_with(&self.start) {
+                return;
+            }
+            self.started = true;
+            self.skipping = self.start.starts_with(b"From ");
+            held = std::mem::take(&mut self.start);
+            data = &held;
+        }
+        if self.skipping {
+            match data.iter().position(|&b| b == b'\n') {
+                Some(i) => {
+                    self.skipping = false;
+                    data = &data[i + 1..];
+                }
+                None => return,
+            }
+        }
+        for &b in data {
+            if std::mem::take(&mut self.pending_cr) && b != b'\n' {
+                out.push(b'\r');
+            }
+            if b == b'\r' {
+                self.pending_cr = true;
+            } else {
+                out.push(b);
+            }
+        }
+    }
+
+    fn finish(&mut self, out: &mut Vec<u8>) {
+        if !self.started {
+            // Shorter than `From `: a prefix of it is kept, only a whole `From ` line goes.
+            self.started = true;
+            let start = std::mem::take(&mut self.start);
+            self.push(&start, out);
+        }
+        if std::mem::take(&mut self.pending_cr) {
+            out.push(b'\r');
+        }
     }
 }
 
@@ -311,13 +417,30 @@ fn address(option: &str, value: &str, allow_empty: bool) -> Result<String, Failu
 mod tests {
     use super::*;
 
+    fn to_lf(chunks: &[&[u8]]) -> Vec<u8> {
+        let mut lf = ToLf::default();
+        let mut out = Vec::new();
+        for c in chunks {
+            lf.push(c, &mut out);
+        }
+        lf.finish(&mut out);
+        out
+    }
+
     #[test]
-    fn an_mbox_from_line_is_dropped() {
+    fn an_mbox_from_line_is_dropped_and_crlf_becomes_lf_across_chunks() {
         assert_eq!(
-            strip_from_line(b"From a@b Mon Jan 1 00:00:00 2024\nSubject: x\n\n"),
+            to_lf(&[b"From a@b Mon Jan 1 00:00:00 2024\nSubject: x\n\n"]),
             b"Subject: x\n\n"
         );
-        assert_eq!(strip_from_line(b"Subject: x\n"), b"Subject: x\n");
+        assert_eq!(to_lf(&[b"Fr", b"om a\r", b"\nS: x\r", b"\n"]), b"S: x\n");
+        assert_eq!(
+            to_lf(&[b"Subject: x\r\n\r\nb\rc\r"]),
+            b"Subject: x\n\nb\rc\r"
+        );
+        assert_eq!(to_lf(&[b"Fro"]), b"Fro");
+        assert_eq!(to_lf(&[b"From x"]), b"");
+        assert_eq!(to_lf(&[b""]), b"");
     }
 
     #[test]

@@ -2,10 +2,16 @@
 //! through pn-core (see `docs/lmtp.md`). The protocol is `pn-lmtp`'s; this module is the
 //! backend (userdb, privileges, store, drivers), the listeners and the process around it.
 //!
-//! Privileges: the server runs as the one mail uid of a virtual-user setup. Started as root
-//! it binds its listeners, then becomes `mail_uid`/`mail_gid` before it starts any thread; a
-//! recipient whose userdb uid differs from the server's is refused with `451 4.3.0` and a log
-//! line, never written as another user.
+//! Privileges, two modes:
+//! * With `mail_uid` (a virtual-user setup), started as root it binds its listeners, then
+//!   becomes `mail_uid`/`mail_gid` before it starts any thread; a recipient whose userdb uid
+//!   differs from the server's is refused with `451 4.3.0` and a log line, never written as
+//!   another user.
+//! * Started as root without `mail_uid` (system users with their own uids in the userdb), the
+//!   process stays root for its sockets, and each delivery's blocking thread takes the
+//!   recipient's uid/gid for that delivery only (`privileges::ThreadIds`); the tokio threads
+//!   that serve the sockets never change ids. A recipient without a uid, or one below
+//!   `first_valid_uid`, is refused at RCPT with `451 4.3.0`, alone.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -25,7 +31,7 @@ use pn_lmtp::{
 use pn_userdb::UserRecord;
 
 use crate::Cli;
-use crate::cmd::deliver::{Incoming, deliver};
+use crate::cmd::deliver::{deliver, incoming};
 use crate::exit::{EX_TEMPFAIL, EX_USAGE, Failure};
 use crate::privileges;
 use crate::session::{LookupError, Session};
@@ -65,21 +71,31 @@ pub(crate) fn run(cli: &Cli, args: &LmtpArgs) -> Result<ExitCode, Failure> {
     for a in &addresses {
         bound.push(bind(a, &session)?);
     }
-    // Become the mail user before any thread exists (the id calls are per thread).
-    if rustix::process::geteuid().is_root() {
+    // With mail_uid (one virtual-mail uid), become that user before any thread exists (the id
+    // calls are per thread). Without it, stay root and give each delivery's blocking thread
+    // the recipient's ids (`privileges::ThreadIds`).
+    let ids = if rustix::process::geteuid().is_root() && session.setting("mail_uid").is_some() {
         let ids = session
             .mail_ids(&UserRecord::new("lmtp"))
             .map_err(|e| Failure::new(EX_TEMPFAIL, format!("pn lmtp: Fatal: {e}")))?;
-        if ids.uid.is_none() || ids.gid.is_none() {
+        if ids.gid.is_none() {
             return Err(Failure::new(
                 EX_USAGE,
-                "pn lmtp: Fatal: started as root without mail_uid and mail_gid: pn lmtp \
-                 never writes mail as root (set them to the virtual mail user's ids)",
+                "pn lmtp: Fatal: started as root with mail_uid but without mail_gid",
             ));
         }
         privileges::switch_to(ids)
             .map_err(|e| Failure::new(EX_TEMPFAIL, format!("pn lmtp: Fatal: {e}")))?;
-    }
+        Ids::Process(rustix::process::geteuid().as_raw())
+    } else if rustix::process::geteuid().is_root() {
+        tracing::info!(
+            "pn lmtp runs as root without mail_uid: each delivery runs with the recipient's \
+             uid and gid from the userdb"
+        );
+        Ids::PerDelivery
+    } else {
+        Ids::Process(rustix::process::geteuid().as_raw())
+    };
     let euid = rustix::process::geteuid().as_raw();
     let config = server_config(&session)?;
     let dispatch = DispatchConfig::from_settings(|k| session.setting(k));
@@ -93,7 +109,7 @@ pub(crate) fn run(cli: &Cli, args: &LmtpArgs) -> Result<ExitCode, Failure> {
             .unwrap_or_else(|| "+".to_owned()),
         session,
         outbox: Arc::clone(&outbox),
-        euid,
+        ids,
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -285,9 +301,18 @@ fn server_config(session: &Session) -> Result<ServerConfig, Failure> {
 struct StoreBackend {
     session: Session,
     outbox: Arc<MemoryOutbox>,
-    euid: u32,
+    ids: Ids,
     detail_mailbox: bool,
     delimiter: String,
+}
+
+/// Whose ids deliveries run with.
+#[derive(Debug, Clone, Copy)]
+enum Ids {
+    /// The process's: every recipient must have this uid.
+    Process(u32),
+    /// The recipient's, on the delivering thread only (started as root without `mail_uid`).
+    PerDelivery,
 }
 
 /// An accepted recipient.
@@ -295,6 +320,8 @@ struct Recipient {
     address: String,
     record: UserRecord,
     detail: Option<String>,
+    /// The ids to deliver with in [`Ids::PerDelivery`] mode.
+    ids: Option<(u32, u32)>,
 }
 
 impl StoreBackend {
@@ -326,6 +353,19 @@ impl Backend for StoreBackend {
     type Recipient = Recipient;
 
     fn recipient(&self, address: &str) -> Result<Recipient, Reply> {
+        // Dovecot's RCPT parser refuses these domains before any lookup; a path-like local
+        // part is an unknown user (550), found by the lookup.
+        if let Err(why) = pn_userdb::check_username(address)
+            && !matches!(why, pn_userdb::InvalidName::PathLike(_))
+        {
+            let why = match why {
+                pn_userdb::InvalidName::EmptySubDomain if address.ends_with('.') => {
+                    "Invalid character in domain".to_owned()
+                }
+                other => other.to_string(),
+            };
+            return Err(Reply::new(501, "5.5.4", format!("Invalid TO: {why}")));
+        }
         let (username, detail) = self.split_detail(address);
         let tempfail = || {
             Reply::new(
@@ -348,29 +388,41 @@ impl Backend for StoreBackend {
                 return Err(tempfail());
             }
         };
-        match self.session.mail_ids(&record) {
+        let ids = match self.session.mail_ids(&record) {
             Err(e) => {
                 tracing::error!("lmtp({username}): {e}");
                 return Err(tempfail());
             }
-            Ok(ids) => {
-                if let Some(uid) = ids.uid
-                    && uid != self.euid
-                {
-                    tracing::error!(
-                        "lmtp({username}): refusing delivery: the user's uid {uid} differs \
-                         from the server's uid {} (pn lmtp delivers as one mail uid; see \
-                         docs/lmtp.md)",
-                        self.euid
-                    );
-                    return Err(tempfail());
-                }
+            Ok(ids) => ids,
+        };
+        let thread_ids = match (self.ids, ids.uid, ids.gid) {
+            (Ids::Process(euid), Some(uid), _) if uid != euid => {
+                tracing::error!(
+                    "lmtp({username}): refusing delivery: the user's uid {uid} differs from \
+                     the server's uid {euid} (pn lmtp started with mail_uid delivers as that \
+                     one uid; see docs/lmtp.md)"
+                );
+                return Err(tempfail());
             }
-        }
+            (Ids::Process(_), _, _) => None,
+            (Ids::PerDelivery, Some(uid), Some(gid)) => Some((uid, gid)),
+            (Ids::PerDelivery, Some(uid), None) => {
+                tracing::error!(
+                    "lmtp({username}): User has UID {uid} but no GID (set gid in the userdb \
+                     or mail_gid)"
+                );
+                return Err(tempfail());
+            }
+            (Ids::PerDelivery, None, _) => {
+                tracing::error!("lmtp({username}): {}", privileges::MISSING_UID);
+                return Err(tempfail());
+            }
+        };
         Ok(Recipient {
             address: address.to_owned(),
             record,
             detail,
+            ids: thread_ids,
         })
     }
 
@@ -379,6 +431,23 @@ impl Backend for StoreBackend {
         let username = rcpt.record.username.clone();
         let span = tracing::info_span!("lmtp", user = %username, session = %envelope.id);
         let _entered = span.enter();
+        // Declared before the user's store and drivers, so it is dropped after them: every
+        // file of the user is closed before the thread is root again.
+        let _thread_ids = match rcpt
+            .ids
+            .map(|(uid, gid)| privileges::ThreadIds::switch(uid, gid))
+        {
+            Some(Err(e)) => {
+                tracing::error!("lmtp({username}): {e}");
+                return Reply::new(
+                    451,
+                    "4.3.0",
+                    format!("<{address}> Temporary internal error"),
+                );
+            }
+            Some(Ok(t)) => Some(t),
+            None => None,
+        };
         let user = match self.session.shared_mail_user(
             rcpt.record.clone(),
             &self.outbox,
@@ -399,23 +468,7 @@ impl Backend for StoreBackend {
             (Some(d), true) => d.as_str(),
             _ => "INBOX",
         };
-        let incoming = match message {
-            Message::Memory(d) => Incoming::Bytes(d),
-            Message::File {
-                file,
-                size,
-                vsize,
-                head,
-            } => Incoming::File {
-                file: pn_store::FileMessage {
-                    path: file.path(),
-                    size: *size,
-                    vsize: *vsize,
-                    received: None,
-                },
-                head,
-            },
-        };
+        let incoming = incoming(message);
         let result = deliver(&self.session, &user, mailbox, &incoming);
         drop(raw_user);
         drop(user);

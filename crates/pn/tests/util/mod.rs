@@ -5,6 +5,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 pub(crate) mod dovecot;
+pub(crate) mod raw_lmtp;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
@@ -48,10 +49,17 @@ impl Sandbox {
             format!(
                 "mail_location = maildir:~/Maildir\n\
                  mail_plugins = $mail_plugins notify push_notification\n\
-                 first_valid_uid = 0\nfirst_valid_gid = 0\n\
+                 first_valid_uid = 0\nfirst_valid_gid = 0\n{root}\
                  userdb {{\n  driver = passwd-file\n  args = username_format=%u {users}\n}}\n\
                  plugin {{\n  push_notification_driver = dlog\n}}\n{extra}",
-                users = sb.dir.path().join("users").display()
+                users = sb.dir.path().join("users").display(),
+                // passwd-file refuses uid 0, and pn refuses to write mail as root without
+                // a uid: as root, the sandbox says so.
+                root = if uid == 0 {
+                    "mail_uid = 0\nmail_gid = 0\n"
+                } else {
+                    ""
+                },
             ),
         )
         .unwrap();
