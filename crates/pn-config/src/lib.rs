@@ -21,11 +21,13 @@ mod loader;
 mod location;
 mod mask;
 mod model;
+mod named;
 mod plugin;
 mod print;
 pub mod tabescape;
 pub mod time;
 pub mod vars;
+mod version;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -41,6 +43,7 @@ pub use model::{
 };
 pub use plugin::{KNOWN_DRIVERS, UserSettings};
 pub use vars::{ExpandError, UserVars};
+pub use version::DovecotVersion;
 
 /// The configuration pn uses when no file is given.
 pub const DEFAULT_CONFIG: &str = include_str!("default.conf");

@@ -7,7 +7,7 @@ use mlua::{
     Function, HookTriggers, IntoLuaMulti, Lua, LuaOptions, RegistryKey, StdLib, Table, Value,
     VmState,
 };
-use pn_config::DriverArgs;
+use pn_config::{DovecotVersion, DriverArgs};
 use pn_core::{MailboxHost, PluginEnv, UserInfo};
 use pn_event::EventData;
 use tracing::error;
@@ -21,6 +21,9 @@ pub(crate) struct Env {
     pub(crate) env: Arc<dyn PluginEnv>,
     pub(crate) host: Arc<dyn MailboxHost>,
     pub(crate) file: String,
+    /// The Dovecot version whose Lua API the script is given (2.4's user table has no
+    /// `mail_debug`).
+    pub(crate) dovecot: DovecotVersion,
 }
 
 /// pn's guard rails (not in Dovecot): a time limit per call and a memory limit.
@@ -149,7 +152,9 @@ impl Script {
     }
 
     /// Runs the chunk and calls `script_init` (Dovecot's `dlua_script_init`). `settings` is
-    /// Dovecot 2.4's `lua_settings` table; 2.3 calls `script_init()` without arguments.
+    /// Dovecot 2.4's `lua_settings` table, which 2.4 passes as the only argument and then
+    /// ignores what the function returns; 2.3 calls `script_init()` without arguments and
+    /// needs the integer 0 back.
     pub(crate) fn init(&self, settings: Option<&[(String, String)]>) -> Result<(), String> {
         let file = self.file();
         let chunk: Function = self
@@ -183,6 +188,9 @@ impl Script {
                 error_text(&e)
             )
         })?;
+        if settings.is_some() {
+            return Ok(());
+        }
         // `lua_isinteger`: a float such as 0.0 is a "non-number" to Dovecot.
         match value {
             Value::Integer(0) => Ok(()),

@@ -12,8 +12,9 @@ use clap::{Args, Subcommand};
 use pn_config::{Config, DriverSpec, SettingPath, Warning, mask_url_secrets};
 
 use crate::Cli;
-use crate::exit::{EX_SOFTWARE, Failure};
+use crate::exit::{EX_SOFTWARE, EX_USAGE, Failure};
 use crate::settings;
+use pn_userdb::{UserDb, UserDbBackend};
 
 /// Arguments of `pn config`.
 #[derive(Debug, Args)]
@@ -88,7 +89,8 @@ fn warn_all(warnings: &[Warning]) {
 }
 
 fn check(config: &Config, out: &mut String) -> Result<(), Failure> {
-    let warnings = config.check().map_err(settings::failure)?;
+    let mut warnings = config.check().map_err(settings::failure)?;
+    check_userdb(config, &mut warnings)?;
     warn_all(&warnings);
     out.push_str(&format!(
         "{}: OK ({} file{}, {} warning{})\n",
@@ -99,6 +101,49 @@ fn check(config: &Config, out: &mut String) -> Result<(), Failure> {
         if warnings.len() == 1 { "" } else { "s" },
     ));
     Ok(())
+}
+
+/// The userdb a delivery would use: a `userdb { }` pn cannot use is an error (a delivery would
+/// fail with it), a passwd-file that does not exist a warning (every user would be unknown).
+fn check_userdb(config: &Config, warnings: &mut Vec<Warning>) -> Result<(), Failure> {
+    let mut seen: Vec<String> = Vec::new();
+    for protocol in ["lmtp", "lda"] {
+        let settings = config.effective(protocol);
+        let data_dir = crate::session::data_dir(None);
+        let userdb = UserDb::from_settings(&settings, &data_dir)
+            .map_err(|e| Failure::new(EX_USAGE, format!("pn: {e}")))?;
+        for backend in userdb.backends() {
+            let UserDbBackend::PasswdFile(file) = backend else {
+                continue;
+            };
+            let path = file.path();
+            if path.contains('%') || seen.iter().any(|p| p == path) {
+                continue;
+            }
+            seen.push(path.to_owned());
+            if let Err(e) = std::fs::metadata(path) {
+                warnings.push(Warning {
+                    location: passwd_file_location(&settings, path),
+                    message: format!(
+                        "userdb passwd-file: {path}: {e} (every user would be unknown)"
+                    ),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Where a userdb's passwd-file path was set.
+fn passwd_file_location(settings: &pn_config::Settings, path: &str) -> Option<pn_config::Location> {
+    settings
+        .iter()
+        .find(|(p, s)| {
+            p.sections.first().is_some_and(|s| s.kind == "userdb")
+                && matches!(p.key.as_str(), "args" | "passwd_file_path")
+                && s.value.to_string().ends_with(path)
+        })
+        .map(|(_, s)| s.location.clone())
 }
 
 fn drivers(config: &Config, protocol: &str, out: &mut String) -> Result<(), Failure> {

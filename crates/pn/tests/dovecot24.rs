@@ -1,0 +1,369 @@
+//! Dovecot 2.4 configurations through the `pn` binary: the three configurations a real
+//! Dovecot 2.4.1 ran with (`tests/data/dovecot24/`, unchanged but for the sandbox path and
+//! ports) give `pn config check` nothing to complain about, and `pn deliver` / `pn lmtp` with
+//! them send the same ox requests as Dovecot 2.4 did (all 76, byte for byte but for
+//! `imap-uidvalidity`, `Host` and `Date`) and show a Lua script the same tables.
+//!
+//! As root the users are nobody (pn never writes mail as root); otherwise everything runs as
+//! the invoking user.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stderr,
+    missing_docs
+)]
+
+mod util;
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc::Receiver;
+use std::time::Duration;
+
+use util::{Request, http_receiver, run_pn, stderr, stdout};
+
+const ALICE: &str = "alice@example.com";
+const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/dovecot24");
+const EML: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/ox");
+const CLIENT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/lmtp/client.py");
+const NOBODY: u32 = 65534;
+
+fn is_root() -> bool {
+    rustix::process::geteuid().is_root()
+}
+
+/// A sandbox for one of the captured configurations: `$SANDBOX/users`, homes under
+/// `$SANDBOX/home`, the configuration at `$SANDBOX/NAME.conf`.
+struct Sandbox24 {
+    dir: tempfile::TempDir,
+    conf: PathBuf,
+}
+
+impl Sandbox24 {
+    fn new(name: &str, http_port: u16) -> Sandbox24 {
+        let dir = tempfile::tempdir().unwrap();
+        let (uid, gid) = if is_root() {
+            let mut perms = std::fs::metadata(dir.path()).unwrap().permissions();
+            std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+            std::fs::set_permissions(dir.path(), perms).unwrap();
+            (NOBODY, NOBODY)
+        } else {
+            let meta = std::fs::metadata(dir.path()).unwrap();
+            (meta.uid(), meta.gid())
+        };
+        let home = dir.path().join("home");
+        std::fs::create_dir_all(&home).unwrap();
+        std::os::unix::fs::chown(&home, Some(uid), Some(gid)).unwrap();
+        let mut users = String::new();
+        for user in [ALICE, "bob@example.com"] {
+            users.push_str(&format!(
+                "{user}:{{PLAIN}}pass:{uid}:{gid}::{}::\n",
+                home.join(user).display()
+            ));
+        }
+        std::fs::write(dir.path().join("users"), users).unwrap();
+        let text = std::fs::read_to_string(format!("{DATA}/{name}.conf"))
+            .unwrap()
+            .replace("$SANDBOX", &dir.path().display().to_string())
+            .replace("$HTTP_PORT", &http_port.to_string())
+            .replace("$IMAP_PORT", "0")
+            .replace("$LMTP_PORT", "0");
+        let conf = dir.path().join(format!("{name}.conf"));
+        std::fs::write(&conf, text).unwrap();
+        Sandbox24 { dir, conf }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn pn(&self, args: &[&str], stdin: Option<&[u8]>) -> Output {
+        let mut full = vec!["-c", self.conf.to_str().unwrap()];
+        full.extend_from_slice(args);
+        run_pn(&full, stdin, &[])
+    }
+
+    /// What Dovecot's `doveadm mailbox metadata set … user=11@3` did before each run.
+    fn enable(&self) {
+        let out = self.pn(
+            &[
+                "mailbox",
+                "metadata",
+                "set",
+                "-u",
+                ALICE,
+                "-s",
+                "",
+                "/private/vendor/vendor.dovecot/http-notify",
+                "user=11@3",
+            ],
+            None,
+        );
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    }
+
+    /// A fresh home for alice (the capture's "new Maildir" between LDA and LMTP).
+    fn reset_home(&self) {
+        let home = self.path().join("home").join(ALICE);
+        if home.exists() {
+            std::fs::remove_dir_all(&home).unwrap();
+        }
+    }
+
+    fn deliver(&self, case: &str, mailbox: &str) -> Output {
+        let eml = format!("{EML}/{case}.eml");
+        let mut args = vec![
+            "deliver",
+            "-d",
+            ALICE,
+            "-f",
+            "sender@example.org",
+            "-p",
+            &eml,
+        ];
+        if mailbox != "INBOX" {
+            args.extend(["-m", mailbox]);
+        }
+        let out = self.pn(&args, None);
+        assert_eq!(out.status.code(), Some(0), "{case}: {}", stderr(&out));
+        out
+    }
+}
+
+/// `pn lmtp` on 127.0.0.1:0 with a sandbox's configuration.
+struct Lmtp {
+    child: Child,
+    address: String,
+    _stderr: Receiver<String>,
+}
+
+impl Drop for Lmtp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Lmtp {
+    fn start(sb: &Sandbox24) -> Lmtp {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_pn"));
+        cmd.arg("-c").arg(&sb.conf);
+        if is_root() {
+            cmd.args(["-o", "mail_uid=65534", "-o", "mail_gid=65534"]);
+        }
+        cmd.args(["lmtp", "--listen", "127.0.0.1:0", "--print-address"])
+            .env_remove("PN_CONFIG")
+            .env_remove("PN_LOG")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        let err = child.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(err).lines() {
+                let Ok(line) = line else { return };
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        let mut address = String::new();
+        out.read_line(&mut address).unwrap();
+        let address = address.trim().to_owned();
+        assert!(
+            !address.is_empty(),
+            "no address: {:?}",
+            rx.try_iter().collect::<Vec<_>>()
+        );
+        Lmtp {
+            child,
+            address,
+            _stderr: rx,
+        }
+    }
+
+    /// Delivers one message the way the capture did (`alice+Work@…` for the Work case).
+    fn deliver(&self, case: &str, mailbox: &str) {
+        let rcpt = if mailbox == "INBOX" {
+            ALICE.to_owned()
+        } else {
+            format!("alice+{mailbox}@example.com")
+        };
+        let out = Command::new("python3")
+            .arg(CLIENT)
+            .args(["multi", &self.address, &format!("{EML}/{case}.eml"), &rcpt])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let reply: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let data = reply["data"][0].as_str().unwrap_or_default().to_owned();
+        assert!(data.starts_with("250 "), "{case}: {reply}");
+    }
+}
+
+/// One captured delivery: case, label (`lda,ufm` …), mailbox, requests.
+struct Captured {
+    case: String,
+    label: String,
+    mailbox: String,
+    requests: Vec<serde_json::Value>,
+}
+
+fn captures() -> Vec<Captured> {
+    std::fs::read_to_string(format!("{DATA}/ox.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            Captured {
+                case: v["case"].as_str().unwrap().to_owned(),
+                label: v["label"].as_str().unwrap().to_owned(),
+                mailbox: v["mailbox"].as_str().unwrap().to_owned(),
+                requests: v["requests"].as_array().unwrap().clone(),
+            }
+        })
+        .collect()
+}
+
+/// The body with `"imap-uidvalidity":N` replaced by a placeholder.
+fn normalise_uidvalidity(body: &str) -> String {
+    const KEY: &str = "\"imap-uidvalidity\":";
+    match body.find(KEY) {
+        Some(i) => {
+            let rest = &body[i + KEY.len()..];
+            let digits = rest.chars().take_while(char::is_ascii_digit).count();
+            format!("{}{KEY}N{}", &body[..i], &rest[digits..])
+        }
+        None => body.to_owned(),
+    }
+}
+
+/// Checks what arrived for one delivery against the capture; returns how many requests
+/// were compared.
+fn compare(cap: &Captured, requests: &Receiver<Request>) -> usize {
+    let what = format!("{} {}", cap.case, cap.label);
+    for want in &cap.requests {
+        let got = requests
+            .recv_timeout(Duration::from_secs(20))
+            .unwrap_or_else(|_| panic!("{what}: no request arrived"));
+        let line = format!(
+            "{} {} HTTP/1.1",
+            want["method"].as_str().unwrap(),
+            want["path"].as_str().unwrap()
+        );
+        assert_eq!(got.line, line, "{what}");
+        let want_headers: Vec<String> = want["headers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h.as_str().unwrap().to_owned())
+            .collect();
+        // Host carries the receiver's port and Date the time: compare their names only.
+        let strip = |h: &str| match h.split_once(": ") {
+            Some((name @ ("Host" | "Date"), _)) => name.to_owned(),
+            _ => h.to_owned(),
+        };
+        assert_eq!(
+            got.headers.iter().map(|h| strip(h)).collect::<Vec<_>>(),
+            want_headers.iter().map(|h| strip(h)).collect::<Vec<_>>(),
+            "{what}"
+        );
+        assert_eq!(
+            normalise_uidvalidity(&String::from_utf8(got.body).unwrap()),
+            normalise_uidvalidity(want["body"].as_str().unwrap()),
+            "{what}"
+        );
+    }
+    cap.requests.len()
+}
+
+/// Runs every captured case of `label`'s config through `pn deliver` and `pn lmtp`.
+fn ox_run(conf: &str, suffix: &str) -> usize {
+    let (port, requests) = http_receiver("200 OK");
+    let sb = Sandbox24::new(conf, port);
+    let caps = captures();
+    let mut compared = 0;
+    sb.enable();
+    for cap in caps.iter().filter(|c| c.label == format!("lda,{suffix}")) {
+        sb.deliver(&cap.case, &cap.mailbox);
+        compared += compare(cap, &requests);
+    }
+    sb.reset_home();
+    sb.enable();
+    let server = Lmtp::start(&sb);
+    for cap in caps.iter().filter(|c| c.label == format!("lmtp,{suffix}")) {
+        server.deliver(&cap.case, &cap.mailbox);
+        compared += compare(cap, &requests);
+    }
+    drop(server);
+    assert!(
+        requests.recv_timeout(Duration::from_millis(200)).is_err(),
+        "no request beyond the captured ones"
+    );
+    compared
+}
+
+#[test]
+fn the_captured_configurations_pass_pn_config_check() {
+    for name in ["ox-user_from_metadata", "ox-plain", "lua"] {
+        let sb = Sandbox24::new(name, 9);
+        let out = sb.pn(&["config", "check"], None);
+        assert_eq!(out.status.code(), Some(0), "{name}: {}", stderr(&out));
+        assert!(
+            !stderr(&out).contains("warning"),
+            "{name}: {}",
+            stderr(&out)
+        );
+        assert!(stdout(&out).contains("OK (1 file, 0 warnings)"), "{name}");
+    }
+}
+
+#[test]
+fn named_filters_list_their_mapped_arguments() {
+    let sb = Sandbox24::new("ox-user_from_metadata", 8080);
+    let out = sb.pn(&["config", "drivers", "-p", "lda"], None);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    let conf = sb.conf.display().to_string();
+    assert!(
+        text.contains(&format!(
+            "push_notification ox ({conf}:58:1)\n  driver: ox\n"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains("    url = http://login:***@127.0.0.1:8080/preliminary/http-notify/v1/notify\n    user_from_metadata (flag)\n"),
+        "{text}"
+    );
+    let sb = Sandbox24::new("lua", 9);
+    let out = sb.pn(&["config", "drivers", "-p", "lmtp"], None);
+    let text = stdout(&out);
+    assert!(
+        text.contains("    lua_settings/extra_param = hello\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("    lua_settings/user_param = %{user}\n"),
+        "{text}"
+    );
+}
+
+#[test]
+fn ox_with_user_from_metadata_pushes_what_dovecot_24_pushed() {
+    assert_eq!(ox_run("ox-user_from_metadata", "ufm"), 38);
+}
+
+#[test]
+fn ox_plain_pushes_what_dovecot_24_pushed() {
+    assert_eq!(ox_run("ox-plain", "plain"), 38);
+}
