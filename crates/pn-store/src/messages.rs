@@ -168,9 +168,16 @@ impl Maildir {
             for (input, s) in inputs.iter().zip(&staged) {
                 let keywords = s.keywords.clone();
                 let mut save = |content: &dyn MessageSource| {
+                    // Dovecot's LDA and LMTP (2.3.19 and 2.4.1 alike) show a delivered
+                    // message's MessageNew without `\Recent`.
+                    let recent = if kind == SaveKind::Delivery {
+                        MailFlags::empty()
+                    } else {
+                        MailFlags::RECENT
+                    };
                     txn.save(&Save {
                         delivery: kind == SaveKind::Delivery,
-                        flags: (s.flags & MailFlags::REPORTABLE) | MailFlags::RECENT,
+                        flags: (s.flags & MailFlags::REPORTABLE) | recent,
                         keywords: &keywords,
                         content,
                     });

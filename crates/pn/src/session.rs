@@ -285,11 +285,16 @@ impl Session {
             DovecotVersion::V2_3 => "raw mail user",
             DovecotVersion::V2_4 => "raw-mail-user",
         };
+        // The raw user's settings are expanded for the raw user (a Lua `lua_settings`
+        // value of `%{user}` is its name, as in Dovecot), else they are the user's.
+        let raw_env = self
+            .plugin_env(&UserRecord::new(raw_name))
+            .unwrap_or_else(|_| Arc::clone(&env));
         Ok(MailUser {
             store,
             push,
             pn,
-            env,
+            env: raw_env,
             raw_name,
             outbox,
             drain_on_drop,
@@ -331,6 +336,7 @@ pub(crate) struct MailUser {
     /// The user's push notifications.
     pub(crate) push: PushUser,
     pn: PushNotifications,
+    /// The plugin settings of the raw user.
     env: Arc<dyn PluginEnv>,
     raw_name: &'static str,
     outbox: Arc<MemoryOutbox>,

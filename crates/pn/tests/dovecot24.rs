@@ -16,6 +16,7 @@
 
 mod util;
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -366,4 +367,149 @@ fn ox_with_user_from_metadata_pushes_what_dovecot_24_pushed() {
 #[test]
 fn ox_plain_pushes_what_dovecot_24_pushed() {
     assert_eq!(ox_run("ox-plain", "plain"), 38);
+}
+
+/// The `lua-dump.txt` part of each delivery in `lua-events.txt`, by (case, via).
+fn lua_dumps() -> BTreeMap<(String, String), String> {
+    let text = std::fs::read_to_string(format!("{DATA}/lua-events.txt")).unwrap();
+    let mut out = BTreeMap::new();
+    for block in text.split("\n### ").skip(1) {
+        let (head, rest) = block.split_once('\n').unwrap();
+        let (case, rest_head) = head.split_once(".eml via ").unwrap();
+        let via = rest_head.split(':').next().unwrap().to_owned();
+        let dump = rest
+            .split_once("--- lua-dump.txt\n")
+            .unwrap()
+            .1
+            .split("\n=====")
+            .next()
+            .unwrap();
+        out.insert((case.to_owned(), via), format!("{}\n", dump.trim_end()));
+    }
+    out
+}
+
+/// Dovecot's Lua matched bytes >= 0x80 with `%c`, so push_dump24.lua wrote them as `\xHH`;
+/// pn's Lua (C locale) keeps them as they are. Both are the same byte in the event table:
+/// the escapes are turned back into bytes before comparing.
+fn unescape_high_bytes(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i..].starts_with(b"\\x")
+            && let Some(hex) = text.get(i + 2..i + 4)
+            && let Ok(b) = u8::from_str_radix(hex, 16)
+            && b >= 0x80
+        {
+            out.push(b);
+            i += 4;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The dump as a list of entries (a header line and its indented lines), with the values that
+/// differ between runs replaced: session id and time, the user's uid/gid, UIDVALIDITY.
+fn normalise_dump(dump: &str, sandbox: &Path) -> Vec<String> {
+    let dump = dump.replace(&sandbox.display().to_string(), "$SANDBOX");
+    let mut entries: Vec<String> = Vec::new();
+    let mut in_user = false;
+    for line in dump.lines() {
+        if !line.starts_with(' ') {
+            in_user = line.starts_with("begin_txn(user) [");
+            entries.push(format!("{line}\n"));
+            continue;
+        }
+        let (key, _) = line.split_once(" = ").unwrap_or((line, ""));
+        let varies = matches!(
+            key.trim(),
+            "session_id (string)"
+                | "session_create_time (number/float)"
+                | "uid_validity (number/float)"
+        ) || (in_user
+            && matches!(key.trim(), "uid (number/float)" | "gid (number/float)"));
+        let line = if varies {
+            format!("{key} = *")
+        } else {
+            line.to_owned()
+        };
+        if let Some(last) = entries.last_mut() {
+            last.push_str(&line);
+            last.push('\n');
+        }
+    }
+    entries
+}
+
+/// LMTP initialises the process's raw user before the recipient (Dovecot) or after it (pn):
+/// the script_init entries are compared as a set, everything else in order.
+fn sorted_inits(mut entries: Vec<String>) -> Vec<String> {
+    let inits: Vec<usize> = (0..entries.len())
+        .filter(|&i| entries[i].starts_with("script_init"))
+        .collect();
+    let mut sorted: Vec<String> = inits.iter().map(|&i| entries[i].clone()).collect();
+    sorted.sort();
+    for (slot, entry) in inits.into_iter().zip(sorted) {
+        entries[slot] = entry;
+    }
+    entries
+}
+
+#[test]
+fn lua_scripts_see_the_tables_dovecot_24_gave_them() {
+    let sb = Sandbox24::new("lua", 9);
+    let dump_file = sb.path().join("lua-dump.txt");
+    let script = std::fs::read_to_string(format!("{DATA}/push_dump24.lua"))
+        .unwrap()
+        .replace("@DUMP_FILE@", &dump_file.display().to_string());
+    std::fs::write(sb.path().join("push_dump24.lua"), script).unwrap();
+    let owner = std::fs::metadata(sb.path().join("home")).unwrap();
+    let reset = || {
+        std::fs::write(&dump_file, "").unwrap();
+        std::os::unix::fs::chown(&dump_file, Some(owner.uid()), Some(owner.gid())).unwrap();
+    };
+    let expected = lua_dumps();
+    let mailbox = |case: &str| {
+        if case.starts_with("14-") {
+            "Work"
+        } else {
+            "INBOX"
+        }
+    };
+    let mut compared = 0;
+    let cases: Vec<String> = expected
+        .keys()
+        .filter(|(_, via)| via == "lda")
+        .map(|(c, _)| c.clone())
+        .collect();
+    for case in &cases {
+        reset();
+        sb.deliver(case, mailbox(case));
+        let got = String::from_utf8_lossy(&std::fs::read(&dump_file).unwrap()).into_owned();
+        let want = &unescape_high_bytes(&expected[&(case.clone(), "lda".to_owned())]);
+        assert_eq!(
+            normalise_dump(&got, sb.path()),
+            normalise_dump(want, sb.path()),
+            "{case} via lda"
+        );
+        compared += 1;
+    }
+    let server = Lmtp::start(&sb);
+    for case in &cases {
+        reset();
+        server.deliver(case, mailbox(case));
+        let got = String::from_utf8_lossy(&std::fs::read(&dump_file).unwrap()).into_owned();
+        let want = &unescape_high_bytes(&expected[&(case.clone(), "lmtp".to_owned())]);
+        assert_eq!(
+            sorted_inits(normalise_dump(&got, sb.path())),
+            sorted_inits(normalise_dump(want, sb.path())),
+            "{case} via lmtp"
+        );
+        compared += 1;
+    }
+    assert_eq!(compared, 40);
 }
