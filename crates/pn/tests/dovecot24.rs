@@ -513,3 +513,123 @@ fn lua_scripts_see_the_tables_dovecot_24_gave_them() {
     }
     assert_eq!(compared, 40);
 }
+
+/// `ox-plain.conf` with its `push_notification ox { … }` block (lines 58-60) replaced.
+fn variant(block: &str) -> Sandbox24 {
+    let sb = Sandbox24::new("ox-plain", 9);
+    let text = std::fs::read_to_string(&sb.conf).unwrap();
+    let start = text.find("push_notification ox {").unwrap();
+    let end = start + text[start..].find("}\n").unwrap() + 2;
+    std::fs::write(
+        &sb.conf,
+        format!("{}{block}{}", &text[..start], &text[end..]),
+    )
+    .unwrap();
+    sb
+}
+
+#[test]
+fn several_drivers_of_one_kind_are_named_by_driver() {
+    let sb = variant(
+        "push_notification ox1 {\n  driver = ox\n  ox_url = http://h1/x\n}\n\
+         push_notification ox2 {\n  push_notification_driver = ox\n  push_notification_ox_url = http://h2/x\n  ox_cache_ttl = 90s\n}\n",
+    );
+    let out = sb.pn(&["config", "check"], None);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("warning"), "{}", stderr(&out));
+    let text = stdout(&sb.pn(&["config", "drivers", "-p", "lmtp"], None));
+    let conf = sb.conf.display();
+    assert!(
+        text.contains(&format!(
+            "push_notification ox1 ({conf}:59:3)\n  driver: ox\n  args: \"url=http://h1/x\"\n"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "push_notification ox2 ({conf}:63:3)\n  driver: ox\n  args: \"url=http://h2/x cache_lifetime=90s\"\n"
+        )),
+        "{text}"
+    );
+}
+
+/// What Dovecot 2.4.1's doveconf says about each variant, and where pn points.
+#[test]
+fn settings_dovecot_24_rejects_are_located_errors() {
+    for (block, line_col, message) in [
+        (
+            "push_notification lua {\n  push_notification_lua_file = /x.lua\n}\n",
+            "59:3",
+            "Unknown setting: push_notification_lua_file (push_notification_push_notification_lua_file or push_notification_lua_push_notification_lua_file not found either.)",
+        ),
+        (
+            "push_notification ox1 {\n  driver = ox\n  url = http://h/x\n}\n",
+            "60:3",
+            "Unknown setting: url (push_notification_url or push_notification_ox1_url not found either. Did you mean push_notification_ox_url?)",
+        ),
+        (
+            "push_notification ox {\n  url = http://h/x\n  cache_ttl = 0\n}\n",
+            "60:3",
+            "push_notification_ox_cache_ttl must not be 0",
+        ),
+        (
+            "push_notification ox {\n  url = http://h/x\n  cache_ttl = 60\n}\n",
+            "60:3",
+            "cache_ttl: Time interval '60' is missing units (add e.g. 's' for seconds)",
+        ),
+        (
+            "push_notification ox {\n  url = http://h/x\n  user_from_metadata = maybe\n}\n",
+            "60:3",
+            "Invalid boolean value: maybe (use yes or no)",
+        ),
+    ] {
+        let sb = variant(block);
+        let out = sb.pn(&["config", "check"], None);
+        assert_eq!(out.status.code(), Some(64), "{block}: {}", stderr(&out));
+        let want = format!("pn: {}:{line_col}: {message}", sb.conf.display());
+        assert!(stderr(&out).contains(&want), "{block}: {}", stderr(&out));
+        // A delivery would hit the same problem: it fails temporarily and stores nothing.
+        let out = sb.pn(&["deliver", "-d", ALICE], Some(b"Subject: x\n\nhi\n"));
+        assert_eq!(out.status.code(), Some(75), "{block}: {}", stderr(&out));
+        assert!(stderr(&out).contains(message), "{block}: {}", stderr(&out));
+        assert!(
+            !sb.path()
+                .join("home")
+                .join(ALICE)
+                .join("Maildir/new")
+                .exists()
+                || std::fs::read_dir(sb.path().join("home").join(ALICE).join("Maildir/new"))
+                    .unwrap()
+                    .count()
+                    == 0
+        );
+    }
+}
+
+#[test]
+fn a_userdb_pn_cannot_use_is_a_located_check_error() {
+    let sb = Sandbox24::new("ox-plain", 9);
+    let text = std::fs::read_to_string(&sb.conf).unwrap();
+    let users = format!("  passwd_file_path = {}/users\n", sb.path().display());
+    // `userdb { }` without a name has no driver.
+    std::fs::write(&sb.conf, text.replace("userdb passwd-file {", "userdb {")).unwrap();
+    let out = sb.pn(&["config", "check"], None);
+    assert_eq!(out.status.code(), Some(64), "{}", stderr(&out));
+    let want = format!("pn: {}:33:1: userdb: driver is missing", sb.conf.display());
+    assert!(stderr(&out).contains(&want), "{}", stderr(&out));
+    let out = sb.pn(&["deliver", "-d", ALICE], Some(b"Subject: x\n\nhi\n"));
+    assert_eq!(out.status.code(), Some(75), "{}", stderr(&out));
+    assert!(stderr(&out).contains(&want[4..]), "{}", stderr(&out));
+
+    // A passwd-file that is not there: every user would be unknown.
+    let missing = text.replace(&users, "  passwd_file_path = /nonexistent/users\n");
+    assert_ne!(missing, text);
+    std::fs::write(&sb.conf, missing).unwrap();
+    let out = sb.pn(&["config", "check"], None);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let want = format!(
+        "pn: warning: {}:34:3: userdb passwd-file: /nonexistent/users: No such file or directory",
+        sb.conf.display()
+    );
+    assert!(stderr(&out).contains(&want), "{}", stderr(&out));
+}
