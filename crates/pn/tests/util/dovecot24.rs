@@ -160,7 +160,7 @@ impl Sandbox24 {
 /// `pn lmtp` on 127.0.0.1:0 with a sandbox's configuration.
 pub(crate) struct Lmtp {
     child: Child,
-    address: String,
+    pub(crate) address: String,
     _stderr: Receiver<String>,
 }
 
@@ -214,25 +214,32 @@ impl Lmtp {
 
     /// Delivers one message the way the capture did (`alice+Work@…` for the Work case).
     pub(crate) fn deliver(&self, case: &str, mailbox: &str) {
-        let rcpt = if mailbox == "INBOX" {
-            ALICE.to_owned()
-        } else {
-            format!("alice+{mailbox}@example.com")
-        };
-        let out = Command::new("python3")
-            .arg(CLIENT)
-            .args(["multi", &self.address, &format!("{EML}/{case}.eml"), &rcpt])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let reply: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        let data = reply["data"][0].as_str().unwrap_or_default().to_owned();
-        assert!(data.starts_with("250 "), "{case}: {reply}");
+        lmtp_deliver(&self.address, ALICE, case, mailbox);
     }
+}
+
+/// Delivers `case` to `user` over LMTP at `address` (`user+MAILBOX` for another mailbox than
+/// INBOX, as the capture did) and checks the `250` reply.
+pub(crate) fn lmtp_deliver(address: &str, user: &str, case: &str, mailbox: &str) {
+    let rcpt = if mailbox == "INBOX" {
+        user.to_owned()
+    } else {
+        let (local, domain) = user.split_once('@').unwrap();
+        format!("{local}+{mailbox}@{domain}")
+    };
+    let out = Command::new("python3")
+        .arg(CLIENT)
+        .args(["multi", address, &format!("{EML}/{case}.eml"), &rcpt])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let reply: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let data = reply["data"][0].as_str().unwrap_or_default().to_owned();
+    assert!(data.starts_with("250 "), "{case}: {reply}");
 }
 
 /// One captured delivery: case, label (`lda,ufm` …), mailbox, requests.
