@@ -17,11 +17,12 @@
 mod util;
 
 use std::collections::BTreeMap;
-use std::os::unix::fs::MetadataExt;
-use std::path::Path;
 use std::time::Duration;
 
-use util::dovecot24::{ALICE, DATA, Lmtp, Sandbox24, captures, compare};
+use util::dovecot24::{
+    ALICE, DATA, Lmtp, Sandbox24, captures, compare, lua_script, normalise_dump, sorted_inits,
+    unescape_high_bytes,
+};
 use util::{http_receiver, stderr, stdout};
 
 /// Runs every captured case of `label`'s config through `pn deliver` and `pn lmtp`.
@@ -125,89 +126,10 @@ fn lua_dumps() -> BTreeMap<(String, String), String> {
     out
 }
 
-/// Dovecot's Lua matched bytes >= 0x80 with `%c`, so push_dump24.lua wrote them as `\xHH`;
-/// pn's Lua (C locale) keeps them as they are. Both are the same byte in the event table:
-/// the escapes are turned back into bytes before comparing.
-fn unescape_high_bytes(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i..].starts_with(b"\\x")
-            && let Some(hex) = text.get(i + 2..i + 4)
-            && let Ok(b) = u8::from_str_radix(hex, 16)
-            && b >= 0x80
-        {
-            out.push(b);
-            i += 4;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// The dump as a list of entries (a header line and its indented lines), with the values that
-/// differ between runs replaced: session id and time, the user's uid/gid, UIDVALIDITY.
-fn normalise_dump(dump: &str, sandbox: &Path) -> Vec<String> {
-    let dump = dump.replace(&sandbox.display().to_string(), "$SANDBOX");
-    let mut entries: Vec<String> = Vec::new();
-    let mut in_user = false;
-    for line in dump.lines() {
-        if !line.starts_with(' ') {
-            in_user = line.starts_with("begin_txn(user) [");
-            entries.push(format!("{line}\n"));
-            continue;
-        }
-        let (key, _) = line.split_once(" = ").unwrap_or((line, ""));
-        let varies = matches!(
-            key.trim(),
-            "session_id (string)"
-                | "session_create_time (number/float)"
-                | "uid_validity (number/float)"
-        ) || (in_user
-            && matches!(key.trim(), "uid (number/float)" | "gid (number/float)"));
-        let line = if varies {
-            format!("{key} = *")
-        } else {
-            line.to_owned()
-        };
-        if let Some(last) = entries.last_mut() {
-            last.push_str(&line);
-            last.push('\n');
-        }
-    }
-    entries
-}
-
-/// LMTP initialises the process's raw user before the recipient (Dovecot) or after it (pn):
-/// the script_init entries are compared as a set, everything else in order.
-fn sorted_inits(mut entries: Vec<String>) -> Vec<String> {
-    let inits: Vec<usize> = (0..entries.len())
-        .filter(|&i| entries[i].starts_with("script_init"))
-        .collect();
-    let mut sorted: Vec<String> = inits.iter().map(|&i| entries[i].clone()).collect();
-    sorted.sort();
-    for (slot, entry) in inits.into_iter().zip(sorted) {
-        entries[slot] = entry;
-    }
-    entries
-}
-
 #[test]
 fn lua_scripts_see_the_tables_dovecot_24_gave_them() {
     let sb = Sandbox24::new("lua", 9);
-    let dump_file = sb.path().join("lua-dump.txt");
-    let script = std::fs::read_to_string(format!("{DATA}/push_dump24.lua"))
-        .unwrap()
-        .replace("@DUMP_FILE@", &dump_file.display().to_string());
-    std::fs::write(sb.path().join("push_dump24.lua"), script).unwrap();
-    let owner = std::fs::metadata(sb.path().join("home")).unwrap();
-    let reset = || {
-        std::fs::write(&dump_file, "").unwrap();
-        std::os::unix::fs::chown(&dump_file, Some(owner.uid()), Some(owner.gid())).unwrap();
-    };
+    let (dump_file, reset) = lua_script(&sb);
     let expected = lua_dumps();
     let mailbox = |case: &str| {
         if case.starts_with("14-") {

@@ -25,7 +25,8 @@ use std::time::{Duration, Instant};
 
 use util::dovecot::free_port;
 use util::dovecot24::{
-    ALICE, DATA, EML, Lmtp, Sandbox24, captures, is_root, lmtp_deliver, normalise_uidvalidity,
+    ALICE, DATA, EML, Lmtp, Sandbox24, captures, is_root, lmtp_deliver, lua_script, normalise_dump,
+    normalise_uidvalidity, unescape_high_bytes,
 };
 use util::{Request, http_receiver, stderr};
 
@@ -304,4 +305,58 @@ fn dovecot_24_and_pn_push_the_same_and_dovecot_24_serves_pns_mail() {
         checked += 1;
     }
     assert_eq!(checked, inbox - lda_inbox);
+}
+
+/// The captured Lua configuration: Dovecot 2.4's LDA for alice and `pn deliver` for bob show
+/// push_dump24.lua the same tables (script_init's settings, the user table, every event).
+#[test]
+fn dovecot_24_and_pn_give_a_lua_script_the_same_tables() {
+    let Some(root) = chroot_root() else { return };
+    let (imap_port, lmtp_port) = (free_port(), free_port());
+    let sb = Sandbox24::with_ports("lua", 9, imap_port, lmtp_port, Some(&root));
+    let conf = sb.conf.to_str().unwrap().to_owned();
+    // Dovecot opens lua_file when it reads the configuration.
+    let (dump_file, reset) = lua_script(&sb);
+    let _dovecot = Dovecot24::start(&root, &sb, imap_port);
+    let read = || String::from_utf8_lossy(&std::fs::read(&dump_file).unwrap()).into_owned();
+    let mut compared = 0;
+    for cap in captures().iter().filter(|c| c.label == "lda,ufm") {
+        let eml = std::fs::read(format!("{EML}/{}.eml", cap.case)).unwrap();
+        let mut lda = vec![
+            "/usr/lib/dovecot/dovecot-lda",
+            "-c",
+            &conf,
+            "-d",
+            ALICE,
+            "-f",
+            "sender@example.org",
+        ];
+        let mut deliver = vec!["deliver", "-d", BOB, "-f", "sender@example.org"];
+        if cap.mailbox != "INBOX" {
+            lda.extend(["-m", &cap.mailbox]);
+            deliver.extend(["-m", &cap.mailbox]);
+        }
+        reset();
+        let out = chroot(&root, &lda, Some(&eml));
+        assert!(out.status.success(), "{}: {}", cap.case, stderr(&out));
+        let dovecot = normalise_dump(&unescape_high_bytes(&read()), sb.path());
+        reset();
+        let out = sb.pn(&deliver, Some(&eml));
+        assert_eq!(out.status.code(), Some(0), "{}: {}", cap.case, stderr(&out));
+        // bob's name where the dump shows the user (messages may name bob themselves).
+        let mut got = read();
+        for field in [
+            "user_param (string) = ",
+            "username (string) = ",
+            "user.username=",
+        ] {
+            got = got.replace(&format!("{field}\"{BOB}\""), &format!("{field}\"{ALICE}\""));
+        }
+        let got = got.replace(&format!("/home/{BOB}\""), &format!("/home/{ALICE}\""));
+        let pn = normalise_dump(&got, sb.path());
+        assert!(dovecot.len() > 3, "{}: {dovecot:?}", cap.case);
+        assert_eq!(pn, dovecot, "{}", cap.case);
+        compared += 1;
+    }
+    assert_eq!(compared, 20);
 }

@@ -317,3 +317,90 @@ pub(crate) fn compare(cap: &Captured, requests: &Receiver<Request>) -> usize {
     }
     cap.requests.len()
 }
+
+/// Dovecot's Lua matched bytes >= 0x80 with `%c`, so push_dump24.lua wrote them as `\xHH`;
+/// pn's Lua (C locale) keeps them as they are. Both are the same byte in the event table:
+/// the escapes are turned back into bytes before comparing.
+pub(crate) fn unescape_high_bytes(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i..].starts_with(b"\\x")
+            && let Some(hex) = text.get(i + 2..i + 4)
+            && let Ok(b) = u8::from_str_radix(hex, 16)
+            && b >= 0x80
+        {
+            out.push(b);
+            i += 4;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The dump as a list of entries (a header line and its indented lines), with the values that
+/// differ between runs replaced: session id and time, the user's uid/gid, UIDVALIDITY.
+pub(crate) fn normalise_dump(dump: &str, sandbox: &Path) -> Vec<String> {
+    let dump = dump.replace(&sandbox.display().to_string(), "$SANDBOX");
+    let mut entries: Vec<String> = Vec::new();
+    let mut in_user = false;
+    for line in dump.lines() {
+        if !line.starts_with(' ') {
+            in_user = line.starts_with("begin_txn(user) [");
+            entries.push(format!("{line}\n"));
+            continue;
+        }
+        let (key, _) = line.split_once(" = ").unwrap_or((line, ""));
+        let varies = matches!(
+            key.trim(),
+            "session_id (string)"
+                | "session_create_time (number/float)"
+                | "uid_validity (number/float)"
+        ) || (in_user
+            && matches!(key.trim(), "uid (number/float)" | "gid (number/float)"));
+        let line = if varies {
+            format!("{key} = *")
+        } else {
+            line.to_owned()
+        };
+        if let Some(last) = entries.last_mut() {
+            last.push_str(&line);
+            last.push('\n');
+        }
+    }
+    entries
+}
+
+/// LMTP initialises the process's raw user before the recipient (Dovecot) or after it (pn):
+/// the script_init entries are compared as a set, everything else in order.
+pub(crate) fn sorted_inits(mut entries: Vec<String>) -> Vec<String> {
+    let inits: Vec<usize> = (0..entries.len())
+        .filter(|&i| entries[i].starts_with("script_init"))
+        .collect();
+    let mut sorted: Vec<String> = inits.iter().map(|&i| entries[i].clone()).collect();
+    sorted.sort();
+    for (slot, entry) in inits.into_iter().zip(sorted) {
+        entries[slot] = entry;
+    }
+    entries
+}
+
+/// Installs `push_dump24.lua` where `lua.conf` expects it, dumping to `lua-dump.txt` in the
+/// sandbox; returns the dump's path and a function emptying it (owned by the mail user).
+pub(crate) fn lua_script(sb: &Sandbox24) -> (PathBuf, impl Fn() + use<>) {
+    let dump_file = sb.path().join("lua-dump.txt");
+    let script = std::fs::read_to_string(format!("{DATA}/push_dump24.lua"))
+        .unwrap()
+        .replace("@DUMP_FILE@", &dump_file.display().to_string());
+    std::fs::write(sb.path().join("push_dump24.lua"), script).unwrap();
+    let owner = std::fs::metadata(sb.path().join("home")).unwrap();
+    let file = dump_file.clone();
+    let reset = move || {
+        std::fs::write(&file, "").unwrap();
+        std::os::unix::fs::chown(&file, Some(owner.uid()), Some(owner.gid())).unwrap();
+    };
+    (dump_file, reset)
+}
