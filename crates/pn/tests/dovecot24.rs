@@ -55,6 +55,8 @@ fn ox_run(conf: &str, suffix: &str) -> usize {
 fn the_captured_configurations_pass_pn_config_check() {
     for name in ["ox-user_from_metadata", "ox-plain", "lua"] {
         let sb = Sandbox24::new(name, 9);
+        // Like Dovecot, the check opens lua_file.
+        let _script = lua_script(&sb);
         let out = sb.pn(&["config", "check"], None);
         assert_eq!(out.status.code(), Some(0), "{name}: {}", stderr(&out));
         assert!(
@@ -287,6 +289,18 @@ fn a_userdb_pn_cannot_use_is_a_located_check_error() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let want = format!(
         "pn: warning: {}:34:3: userdb passwd-file: /nonexistent/users: No such file or directory",
+        sb.conf.display()
+    );
+    assert!(stderr(&out).contains(&want), "{}", stderr(&out));
+}
+
+#[test]
+fn a_missing_lua_file_fails_the_check_as_it_stops_dovecot_24() {
+    let sb = variant("push_notification lua {\n  lua_file = /nonexistent/push.lua\n}\n");
+    let out = sb.pn(&["config", "check"], None);
+    assert_eq!(out.status.code(), Some(64), "{}", stderr(&out));
+    let want = format!(
+        "pn: {}:59:3: lua_file: open(/nonexistent/push.lua) failed: No such file or directory",
         sb.conf.display()
     );
     assert!(stderr(&out).contains(&want), "{}", stderr(&out));

@@ -91,6 +91,7 @@ fn warn_all(warnings: &[Warning]) {
 fn check(config: &Config, out: &mut String) -> Result<(), Failure> {
     let mut warnings = config.check().map_err(settings::failure)?;
     check_userdb(config, &mut warnings)?;
+    check_lua_files(config)?;
     warn_all(&warnings);
     out.push_str(&format!(
         "{}: OK ({} file{}, {} warning{})\n",
@@ -128,6 +129,40 @@ fn check_userdb(config: &Config, warnings: &mut Vec<Warning>) -> Result<(), Fail
                         "userdb passwd-file: {path}: {e} (every user would be unknown)"
                     ),
                 });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Dovecot 2.4 opens every `push_notification NAME { lua_file = … }` when it reads the
+/// configuration and refuses to start without it; so does the check (a path with `%`
+/// variables is left to delivery time).
+fn check_lua_files(config: &Config) -> Result<(), Failure> {
+    for protocol in config.protocols() {
+        let settings = config.effective(&protocol);
+        for (path, setting) in settings.iter() {
+            let [filter] = path.sections.as_slice() else {
+                continue;
+            };
+            if filter.kind != "push_notification" || filter.name.is_none() || path.key != "lua_file"
+            {
+                continue;
+            }
+            let file = setting.value.to_string();
+            if file.contains('%') {
+                continue;
+            }
+            if let Err(e) = std::fs::File::open(&file) {
+                let e = e.to_string();
+                let e = e.split(" (os error").next().unwrap_or(&e);
+                return Err(Failure::new(
+                    EX_USAGE,
+                    format!(
+                        "pn: {}: lua_file: open({file}) failed: {e}",
+                        setting.location
+                    ),
+                ));
             }
         }
     }
