@@ -4,6 +4,7 @@
 //! into a driver name and its arguments).
 
 use crate::Location;
+use crate::version::DovecotVersion;
 
 /// A driver's arguments: `key=value` pairs and bare flags, split on spaces as Dovecot does.
 ///
@@ -26,7 +27,10 @@ impl DriverArgs {
         parsed
     }
 
-    fn insert(&mut self, key: &str, value: &str) {
+    /// Sets `key` to `value` (a flag when `value` is empty), replacing an earlier value but
+    /// keeping its position. Unlike [`DriverArgs::parse`], the value may hold spaces (2.4's
+    /// named filters have one setting per line).
+    pub fn insert(&mut self, key: &str, value: &str) {
         match self.entries.iter_mut().find(|(k, _)| k == key) {
             Some(entry) => entry.1 = value.to_owned(),
             None => self.entries.push((key.to_owned(), value.to_owned())),
@@ -71,6 +75,9 @@ pub struct DriverSpec {
     pub args: DriverArgs,
     /// Where the value was written, when it came from a file.
     pub location: Option<Location>,
+    /// The Dovecot version the configuration is written for (`dovecot_config_version`), which
+    /// decides the driver behaviours that differ between 2.3 and 2.4.
+    pub dovecot: DovecotVersion,
 }
 
 /// Splits one setting value into a [`DriverSpec`] (spec §3.2).
@@ -85,6 +92,7 @@ pub fn parse_driver_value(key: &str, value: &str) -> DriverSpec {
         raw_args: raw_args.map(str::to_owned),
         args: raw_args.map(DriverArgs::parse).unwrap_or_default(),
         location: None,
+        dovecot: DovecotVersion::default(),
     }
 }
 

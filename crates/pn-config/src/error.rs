@@ -91,6 +91,17 @@ pub enum ConfigError {
         /// Which variable and why.
         source: ExpandError,
     },
+    /// A setting Dovecot would reject (`Unknown setting: …`, a value it refuses), with
+    /// Dovecot's message.
+    #[error("{location}: {message}")]
+    Setting {
+        /// The setting.
+        key: String,
+        /// Where the setting was written.
+        location: Location,
+        /// What is wrong.
+        message: String,
+    },
     /// A time interval setting Dovecot would reject.
     #[error("{location}: {key}: {source}")]
     Time {

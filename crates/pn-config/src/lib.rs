@@ -25,6 +25,7 @@ mod loader;
 mod location;
 mod mask;
 mod model;
+mod named;
 mod plugin;
 mod print;
 pub mod tabescape;
@@ -33,6 +34,7 @@ pub mod types;
 pub mod url;
 pub mod value;
 pub mod vars;
+mod version;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -51,6 +53,7 @@ pub use types::{TYPED_SETTINGS, TypedSetting, ValueType};
 pub use url::{HttpUrl, UrlError};
 pub use value::ValueError;
 pub use vars::{ExpandError, UserVars};
+pub use version::DovecotVersion;
 
 /// The configuration pn uses when no file is given.
 pub const DEFAULT_CONFIG: &str = include_str!("default.conf");

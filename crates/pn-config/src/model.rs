@@ -132,7 +132,8 @@ impl SettingPath {
 impl SettingPath {
     /// Whether the setting matters to pn: `mail_plugins` (both forms), `mail_location`,
     /// `mail_home`, `protocols`, `dovecot_config_version`, `push_notification*` keys, every
-    /// key of `plugin { }` and of 2.4's `push_notification NAME { }` filters. A path with an
+    /// key of `plugin { }` and of 2.4's `push_notification NAME { }` filters (with their
+    /// `lua_settings { }`). A path with an
     /// empty key stands for a section start.
     pub fn is_relevant_to_pn(&self) -> bool {
         match self.sections.first() {
@@ -146,13 +147,20 @@ impl SettingPath {
                         | "dovecot_config_version"
                 ) || self.key.starts_with("push_notification")
             }
-            Some(first) => {
-                self.sections.len() == 1
-                    && matches!(
-                        (first.kind.as_str(), &first.name),
-                        ("plugin", None) | ("mail_plugins", None) | ("push_notification", Some(_))
-                    )
-            }
+            Some(first) => match self.sections.as_slice() {
+                [_] => matches!(
+                    (first.kind.as_str(), &first.name),
+                    ("plugin", None) | ("mail_plugins", None) | ("push_notification", Some(_))
+                ),
+                // 2.4's `push_notification lua { lua_settings { … } }`.
+                [_, inner] => {
+                    first.kind == "push_notification"
+                        && first.name.is_some()
+                        && inner.kind == "lua_settings"
+                        && inner.name.is_none()
+                }
+                _ => false,
+            },
         }
     }
 }

@@ -4,17 +4,13 @@
 use std::collections::BTreeMap;
 
 use crate::Location;
-use crate::driver::{DriverArgs, DriverSpec, driver_specs};
+use crate::driver::{DriverSpec, driver_specs};
 use crate::error::ConfigError;
-use crate::model::{SectionId, Setting, Settings, Value};
-use crate::time::{parse_interval_msecs, parse_uint};
-use crate::value::parse_bool;
+use crate::model::{SectionId, Setting, Settings};
+use crate::named::read_value;
 use crate::vars::{UserVars, expand};
 
-/// Rewrites one value of a named filter (e.g. `%` expansion); gets the key and location.
-type Transform<'a> = dyn Fn((&str, &Location), &str) -> Result<String, ConfigError> + 'a;
-
-/// The drivers Dovecot 2.3.21 ships, and pn's `webhook` (matched case-insensitively).
+/// The drivers Dovecot 2.3.21 ships, and pn's own (matched case-insensitively).
 pub const KNOWN_DRIVERS: &[&str] = &["dlog", "ox", "lua", "webhook"];
 
 /// The 2.3 driver keys and the legacy fallback (spec §3.1).
@@ -58,7 +54,7 @@ impl Settings {
     /// checks). `<file` values are read.
     pub fn drivers(&self) -> Result<Vec<DriverSpec>, ConfigError> {
         let plugin = read_all(&self.plugin_settings())?;
-        let mut specs = specs_from(DRIVER_ROOT, &plugin);
+        let mut specs = self.specs_from(DRIVER_ROOT, &plugin);
         specs.extend(self.named_filters(&|_, v| Ok(v.to_owned()))?);
         Ok(specs)
     }
@@ -66,7 +62,7 @@ impl Settings {
     /// The legacy `push_notification_backend*` list, unexpanded.
     pub fn backends(&self) -> Result<Vec<DriverSpec>, ConfigError> {
         let plugin = read_all(&self.plugin_settings())?;
-        Ok(specs_from(BACKEND_ROOT, &plugin))
+        Ok(self.specs_from(BACKEND_ROOT, &plugin))
     }
 
     /// One user's settings: plugin settings with `%` variables expanded for `user`, and the
@@ -101,7 +97,7 @@ impl Settings {
                     .map(|l| (k.clone(), (v.clone(), l.clone())))
             })
             .collect();
-        let mut drivers = specs_from(DRIVER_ROOT, &with_locations);
+        let mut drivers = self.specs_from(DRIVER_ROOT, &with_locations);
         drivers.extend(self.named_filters(&|(key, location), v| {
             expand(v, user).map_err(|source| ConfigError::Expand {
                 key: key.to_owned(),
@@ -109,7 +105,7 @@ impl Settings {
                 source,
             })
         })?);
-        let backends = specs_from(BACKEND_ROOT, &with_locations);
+        let backends = self.specs_from(BACKEND_ROOT, &with_locations);
         Ok(UserSettings {
             plugin,
             locations,
@@ -117,115 +113,10 @@ impl Settings {
             backends,
         })
     }
-
-    /// Dovecot 2.4's `push_notification NAME { … }` filters as driver specs equivalent to 2.3
-    /// driver strings: the driver is `push_notification_driver` or NAME; settings map to the
-    /// 2.3 arguments (`push_notification_ox_url` → `url`, `push_notification_ox_cache_ttl` →
-    /// `cache_lifetime`, `push_notification_ox_user_from_metadata = yes` → the flag
-    /// `user_from_metadata`, `http_client_request_timeout` → `timeout_msecs`,
-    /// `http_client_request_max_attempts` N → `max_retries` N-1, `lua_file` → `file`, any other
-    /// `push_notification_<driver>_<x>` → `x`, anything else unchanged).
-    fn named_filters(&self, transform: &Transform<'_>) -> Result<Vec<DriverSpec>, ConfigError> {
-        let mut specs = Vec::new();
-        for (sections, section_location) in self.sections() {
-            let [
-                SectionId {
-                    kind,
-                    name: Some(name),
-                },
-            ] = sections
-            else {
-                continue;
-            };
-            if kind != "push_notification" {
-                continue;
-            }
-            let mut entries: Vec<(&str, &Setting)> = self
-                .iter()
-                .filter(|(p, _)| p.sections == sections)
-                .map(|(p, s)| (p.key.as_str(), s))
-                .collect();
-            entries.sort_by_key(|(_, s)| s.seq);
-            let mut driver = name.clone();
-            let mut location = section_location.clone();
-            let mut args: Vec<String> = Vec::new();
-            for (key, setting) in entries {
-                let value = read_value(key, setting)?;
-                let value = transform((key, &setting.location), &value)?;
-                if key == DRIVER_ROOT {
-                    if !value.is_empty() {
-                        driver = value;
-                    }
-                    location = setting.location.clone();
-                    continue;
-                }
-                if let Some(arg) = map_named_setting(&driver, key, &value) {
-                    args.push(arg);
-                }
-            }
-            let raw_args = args.join(" ");
-            specs.push(DriverSpec {
-                key: format!("push_notification {name}"),
-                name: driver,
-                args: DriverArgs::parse(&raw_args),
-                raw_args: Some(raw_args),
-                location: Some(location),
-            });
-        }
-        Ok(specs)
-    }
-}
-
-fn map_named_setting(driver: &str, key: &str, value: &str) -> Option<String> {
-    let yes = parse_bool(value).unwrap_or(false);
-    let driver = driver.to_ascii_lowercase();
-    Some(match key {
-        "push_notification_ox_url" => format!("url={value}"),
-        "push_notification_ox_cache_ttl" => format!("cache_lifetime={value}"),
-        "push_notification_ox_user_from_metadata" => {
-            if !yes {
-                return None;
-            }
-            "user_from_metadata".to_owned()
-        }
-        "http_client_request_timeout" => match parse_interval_msecs(value) {
-            Ok(ms) => format!("timeout_msecs={ms}"),
-            Err(_) => format!("timeout_msecs={value}"),
-        },
-        "http_client_request_max_attempts" => match parse_uint(value) {
-            Ok(n) => format!("max_retries={}", n.saturating_sub(1)),
-            Err(_) => format!("max_retries={value}"),
-        },
-        "lua_file" => format!("file={value}"),
-        _ => {
-            let prefix = format!("push_notification_{driver}_");
-            match key.strip_prefix(&prefix) {
-                Some(rest) => format!("{rest}={value}"),
-                None => format!("{key}={value}"),
-            }
-        }
-    })
 }
 
 fn is_plugin_section(sections: &[SectionId]) -> bool {
     matches!(sections, [SectionId { kind, name: None }] if kind == "plugin")
-}
-
-fn read_value(key: &str, setting: &Setting) -> Result<String, ConfigError> {
-    setting.value.read().map_err(|source| match &setting.value {
-        Value::File(path) => ConfigError::ValueFile {
-            key: key.to_owned(),
-            path: path.clone(),
-            location: setting.location.clone(),
-            source,
-        },
-        Value::Text(_) => ConfigError::ValueFile {
-            key: key.to_owned(),
-            path: Default::default(),
-            location: setting.location.clone(),
-            source,
-        },
-    })
 }
 
 /// Reads every value; only `<file` values of keys that start with `push_notification` are
@@ -245,10 +136,22 @@ fn read_all(
     Ok(out)
 }
 
-fn specs_from(root: &str, plugin: &BTreeMap<String, (String, Location)>) -> Vec<DriverSpec> {
-    driver_specs(root, |key| {
-        plugin
-            .get(key)
-            .map(|(value, location)| (value.clone(), Some(location.clone())))
-    })
+impl Settings {
+    /// The numbered 2.3 keys under `root`, marked with the configuration's Dovecot version.
+    fn specs_from(
+        &self,
+        root: &str,
+        plugin: &BTreeMap<String, (String, Location)>,
+    ) -> Vec<DriverSpec> {
+        let dovecot = self.dovecot_version();
+        let mut specs = driver_specs(root, |key| {
+            plugin
+                .get(key)
+                .map(|(value, location)| (value.clone(), Some(location.clone())))
+        });
+        for spec in &mut specs {
+            spec.dovecot = dovecot;
+        }
+        specs
+    }
 }

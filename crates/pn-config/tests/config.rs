@@ -309,8 +309,8 @@ fn dovecot_24_named_filters_map_to_driver_specs() {
     assert_eq!(d[1].args.get("url"), Some("http://h/%u"));
     assert_eq!(
         d[1].args.get("cache_lifetime"),
-        Some("2"),
-        "spaces split args as in 2.3"
+        Some("120s"),
+        "2.4's cache_ttl (milliseconds) as whole seconds"
     );
     assert!(d[1].args.contains("user_from_metadata"));
     assert_eq!(d[1].args.get("max_retries"), Some("2"));

@@ -162,6 +162,14 @@ pub trait PluginEnv: Send + Sync {
     fn location(&self, _key: &str) -> Option<pn_config::Location> {
         None
     }
+
+    /// The driver list under `root` (`push_notification_driver` or the legacy
+    /// `push_notification_backend`), when the host has it ready-made — e.g. with Dovecot 2.4's
+    /// `push_notification NAME { }` filters, which are not plugin settings. `None` (the
+    /// default): the engine reads the numbered keys through [`PluginEnv::get`].
+    fn driver_specs(&self, _root: &str) -> Option<Vec<pn_config::DriverSpec>> {
+        None
+    }
 }
 
 impl PluginEnv for BTreeMap<String, String> {

@@ -37,6 +37,7 @@ mod user;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use mlua::RegistryKey;
+use pn_config::DovecotVersion;
 use pn_core::{
     Driver, DriverInitCtx, DriverInitError, DriverTxn, EventConfig, ProcessCtx, Subscriptions,
     TxnInfo, UserInfo,
@@ -54,6 +55,9 @@ pub const LOG_TARGET: &str = "pn_driver_lua";
 
 /// The plugin setting that names the script and wins over `file=` (spec §6.1).
 pub const SCRIPT_FILE_SETTING: &str = "push_notification_lua_script_file";
+
+/// How pn-config hands 2.4's `lua_settings { key = value }` to the driver.
+const LUA_SETTINGS_PREFIX: &str = "lua_settings/";
 
 const FN_BEGIN_TXN: &str = "dovecot_lua_notify_begin_txn";
 const FN_END_TXN: &str = "dovecot_lua_notify_end_txn";
@@ -80,19 +84,17 @@ pub fn init(ctx: &DriverInitCtx<'_>) -> Result<Box<dyn Driver>, DriverInitError>
         }));
     };
     let limits = Limits::from_args(&ctx.spec.args).map_err(DriverInitError)?;
-    // Dovecot 2.4 passes the filter's `lua_settings` to script_init as a table; pn-config hands
-    // every other setting of the filter over as an argument.
-    let settings: Option<Vec<(String, String)>> = named_filter.then(|| {
+    // Dovecot 2.4 passes the filter's `lua_settings { }` (pn-config hands them over as
+    // `lua_settings/KEY` arguments, `%` variables expanded) to script_init as one table.
+    let dovecot = ctx.spec.dovecot;
+    let settings: Option<Vec<(String, String)>> = (dovecot == DovecotVersion::V2_4).then(|| {
         ctx.spec
             .args
             .iter()
-            .filter(|(k, _)| {
-                !matches!(
-                    *k,
-                    "file" | "call_timeout_msecs" | "memory_limit" | "restricted"
-                )
+            .filter_map(|(k, v)| {
+                k.strip_prefix(LUA_SETTINGS_PREFIX)
+                    .map(|k| (k.to_owned(), v.to_owned()))
             })
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
             .collect()
     });
     debug!(target: LOG_TARGET, "Loading {file}");
@@ -101,6 +103,7 @@ pub fn init(ctx: &DriverInitCtx<'_>) -> Result<Box<dyn Driver>, DriverInitError>
         env: Arc::clone(ctx.env),
         host: Arc::clone(ctx.host),
         file: file.clone(),
+        dovecot,
     };
     let script = Script::load(&file, env, limits).map_err(DriverInitError)?;
     debug!(target: LOG_TARGET, "Calling script_init");

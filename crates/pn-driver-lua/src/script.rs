@@ -7,7 +7,7 @@ use mlua::{
     Function, HookTriggers, IntoLuaMulti, Lua, LuaOptions, RegistryKey, StdLib, Table, Value,
     VmState,
 };
-use pn_config::DriverArgs;
+use pn_config::{DovecotVersion, DriverArgs};
 use pn_core::{MailboxHost, PluginEnv, UserInfo};
 use pn_event::EventData;
 use tracing::error;
@@ -25,6 +25,9 @@ pub(crate) struct Env {
     pub(crate) env: Arc<dyn PluginEnv>,
     pub(crate) host: Arc<dyn MailboxHost>,
     pub(crate) file: String,
+    /// The Dovecot version whose Lua API the script is given (2.4's user table has no
+    /// `mail_debug`).
+    pub(crate) dovecot: DovecotVersion,
 }
 
 /// pn's guard rails (not in Dovecot): a time limit per call, a memory limit and the
@@ -164,7 +167,9 @@ impl Script {
     }
 
     /// Runs the chunk and calls `script_init` (Dovecot's `dlua_script_init`). `settings` is
-    /// Dovecot 2.4's `lua_settings` table; 2.3 calls `script_init()` without arguments.
+    /// Dovecot 2.4's `lua_settings` table, which 2.4 passes as the only argument and then
+    /// ignores what the function returns; 2.3 calls `script_init()` without arguments and
+    /// needs the integer 0 back.
     pub(crate) fn init(&self, settings: Option<&[(String, String)]>) -> Result<(), String> {
         let file = self.file();
         let chunk: Function = self
@@ -198,9 +203,13 @@ impl Script {
                 error_text(&e)
             )
         })?;
-        // Dovecot 2.4 ignores the result and its documented scripts return nothing; 2.3 wants
-        // the integer 0 (`lua_isinteger`: a float such as 0.0 is a "non-number" to it). Both
-        // kinds of script run; a number other than 0 still fails as in 2.3.
+        // A 2.4 configuration: Dovecot 2.4 ignores the result.
+        if settings.is_some() {
+            return Ok(());
+        }
+        // 2.3 wants the integer 0 (`lua_isinteger`: a float such as 0.0 is a "non-number" to
+        // it), but its documented 2.4-style scripts return nothing: both kinds run, and a
+        // number other than 0 still fails as in 2.3.
         match value {
             Value::Nil | Value::Integer(0) => Ok(()),
             Value::Integer(_) => Err("Script init failed".to_owned()),

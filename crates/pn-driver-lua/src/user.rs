@@ -98,6 +98,10 @@ pub(crate) fn push_user(lua: &Lua, user: &UserInfo) -> mlua::Result<Table> {
         .unwrap_or_default();
     t.raw_set("session_create_time", created)?;
     let mail_debug = tracing::enabled!(target: crate::LOG_TARGET, tracing::Level::DEBUG);
+    // Dovecot 2.4 dropped `mail_debug` from the table.
+    let v24 = lua
+        .app_data_ref::<crate::script::Env>()
+        .is_some_and(|e| e.dovecot == pn_config::DovecotVersion::V2_4);
     for (field, value) in [
         ("nonexistent", false),
         ("anonymous", false),
@@ -108,6 +112,9 @@ pub(crate) fn push_user(lua: &Lua, user: &UserInfo) -> mlua::Result<Table> {
         ("admin", false),
         ("session_restored", false),
     ] {
+        if v24 && field == "mail_debug" {
+            continue;
+        }
         t.raw_set(field, value)?;
     }
     Ok(t)

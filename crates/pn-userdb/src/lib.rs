@@ -184,20 +184,33 @@ impl UserDb {
                         }),
                 }
             };
-            let section = match &sections[0].name {
+            let name = &sections[0].name;
+            let mut section = match name {
                 Some(n) => format!("userdb {n}"),
                 None => "userdb".to_owned(),
             };
-            let driver = get("driver")?.ok_or_else(|| UserDbError::Config {
-                section: section.clone(),
-                message: "driver is missing".to_owned(),
-            })?;
-            let args = get("args")?.unwrap_or_default();
-            // 2.4 style: `passwd_file_path = …`.
-            let args = match (driver.as_str(), args.is_empty(), get("passwd_file_path")?) {
-                ("passwd-file", true, Some(p)) => p,
-                _ => args,
-            };
+            if let Some(location) = section_location(settings, &sections) {
+                section = format!("{location}: {section}");
+            }
+            // 2.4: `userdb NAME { }` names its driver unless `driver =` says otherwise.
+            let driver = get("driver")?
+                .filter(|d| !d.is_empty())
+                .or_else(|| name.clone())
+                .ok_or_else(|| UserDbError::Config {
+                    section: section.clone(),
+                    message: "driver is missing".to_owned(),
+                })?;
+            let mut args = get("args")?.unwrap_or_default();
+            // 2.4 style: `passwd_file_path = …`, and `fields { key = value }` for static.
+            if args.is_empty() {
+                if driver == "passwd-file"
+                    && let Some(p) = get("passwd_file_path")?
+                {
+                    args = p;
+                } else if driver == "static" {
+                    args = fields_24(settings, &sections);
+                }
+            }
             backends.push(UserDb::backend(&section, &driver, &args)?);
         }
         Ok(UserDb::new(backends))
@@ -270,6 +283,39 @@ impl UserDb {
         }
         Ok(users)
     }
+}
+
+/// Where the `userdb` section `sections` was opened.
+fn section_location(
+    settings: &pn_config::Settings,
+    sections: &[pn_config::SectionId],
+) -> Option<pn_config::Location> {
+    settings
+        .sections()
+        .find(|(s, _)| *s == sections)
+        .map(|(_, l)| l.clone())
+        .or_else(|| {
+            settings
+                .iter()
+                .find(|(p, _)| p.sections == sections)
+                .map(|(_, s)| s.location.clone())
+        })
+}
+
+/// Dovecot 2.4's `userdb static { fields { uid = vmail home = /var/mail/%{user} } }` as the
+/// 2.3 `args` string.
+fn fields_24(settings: &pn_config::Settings, sections: &[pn_config::SectionId]) -> String {
+    settings
+        .iter()
+        .filter(|(p, _)| {
+            p.sections.len() == 2
+                && p.sections[..1] == *sections
+                && p.sections[1].kind == "fields"
+                && p.sections[1].name.is_none()
+        })
+        .map(|(p, s)| format!("{}={}", p.key, s.value))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Why a userdb lookup failed (not finding a user is `Ok(None)`, not an error).

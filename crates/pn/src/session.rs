@@ -9,7 +9,7 @@ use pn_dispatch::{DispatchConfig, Dispatcher};
 
 use pn_config::time::parse_uint;
 use pn_config::value::{parse_bool, parse_octal};
-use pn_config::{Config, Location, Settings, UserSettings};
+use pn_config::{Config, DovecotVersion, Settings, UserSettings};
 use pn_core::{
     AttributeType, HostError, MailboxHost, MailboxStatus, MemoryOutbox, PluginEnv,
     PushNotifications, PushUser, UserInfo,
@@ -20,6 +20,7 @@ use pn_store::{Maildir, StatusCache, StoreOptions};
 use pn_userdb::{UserDb, UserRecord};
 
 use crate::Cli;
+use crate::drivers::UserPlugin;
 use crate::exit::{EX_TEMPFAIL, Failure};
 use crate::privileges;
 
@@ -116,7 +117,10 @@ impl Session {
             let name = listener.name.clone().unwrap_or_default();
             let value = setting.value.to_string();
             match (listener.kind.as_str(), path.key.as_str()) {
-                ("inet_listener", "address") => inet.entry(name).or_default().0 = Some(value),
+                // `listen` is 2.4's name for 2.3's `address`.
+                ("inet_listener", "address" | "listen") => {
+                    inet.entry(name).or_default().0 = Some(value);
+                }
                 ("inet_listener", "port") => inet.entry(name).or_default().1 = Some(value),
                 ("unix_listener", _) if !unix.contains(&name) => unix.push(name),
                 _ => {}
@@ -289,11 +293,23 @@ impl Session {
             raw_autocreated: false,
         };
         let push = pn.user(info, Arc::clone(&env));
+        // 2.3 calls LDA/LMTP's raw user "raw mail user", 2.4 "raw-mail-user" (Lua scripts
+        // see the name).
+        let raw_name = match self.settings.dovecot_version() {
+            DovecotVersion::V2_3 => "raw mail user",
+            DovecotVersion::V2_4 => "raw-mail-user",
+        };
+        // The raw user's settings are expanded for the raw user (a Lua `lua_settings`
+        // value of `%{user}` is its name, as in Dovecot), else they are the user's.
+        let raw_env = self
+            .plugin_env(&UserRecord::new(raw_name))
+            .unwrap_or_else(|_| Arc::clone(&env));
         Ok(MailUser {
             store,
             push,
             pn,
-            env,
+            env: raw_env,
+            raw_name,
             outbox,
             drain_on_drop,
             dispatch: DispatchConfig::from_settings(|key| self.setting(key)),
@@ -334,7 +350,9 @@ pub(crate) struct MailUser {
     /// The user's push notifications.
     pub(crate) push: PushUser,
     pn: PushNotifications,
+    /// The plugin settings of the raw user.
     env: Arc<dyn PluginEnv>,
+    raw_name: &'static str,
     outbox: Arc<MemoryOutbox>,
     /// Whether dropping the user sends what its drivers queued (one-shot commands).
     drain_on_drop: bool,
@@ -361,23 +379,10 @@ impl MailUser {
     /// The "raw mail user" LDA creates to read the incoming message: its drivers are
     /// initialised (dlog's second `Called init`) but it starts no transaction.
     pub(crate) fn raw_user(&self) -> PushUser {
-        let mut info = UserInfo::new("raw mail user", self.push.info().service.clone());
+        let mut info = UserInfo::new(self.raw_name, self.push.info().service.clone());
         info.session_id = self.push.info().session_id.clone();
         info.raw_autocreated = true;
         self.pn.user(info, Arc::clone(&self.env))
-    }
-}
-
-/// Plugin settings of one user with the config lines they came from.
-struct UserPlugin(UserSettings);
-
-impl PluginEnv for UserPlugin {
-    fn get(&self, key: &str) -> Option<String> {
-        self.0.plugin.get(key).cloned()
-    }
-
-    fn location(&self, key: &str) -> Option<Location> {
-        self.0.locations.get(key).cloned()
     }
 }
 

@@ -42,6 +42,12 @@ fn the_readme_job_delivers_the_example_on_the_embedded_default() {
         [
             INIT.to_owned(),
             INIT.to_owned(),
+            // The first delivery creates INBOX: Dovecot 2.3.19 and 2.4.1 report it too.
+            "Called begin_txn push_notification plugin hook.".to_owned(),
+            "Called process_mbox push_notification plugin hook.".to_owned(),
+            "Mailbox data: Mailbox [INBOX]".to_owned(),
+            "MailboxCreate: Mailbox was created".to_owned(),
+            "Called end_txn push_notification plugin hook.".to_owned(),
             "Called begin_txn push_notification plugin hook.".to_owned(),
             "Called process_msg push_notification plugin hook.".to_owned(),
             format!("Message data: Mailbox [INBOX], UID [1], UIDVALIDITY [{uidvalidity}]"),

@@ -65,7 +65,9 @@ impl PushNotifications {
         env: &Arc<dyn PluginEnv>,
         root: &str,
     ) -> Vec<LoadedDriver> {
-        let specs = driver_specs(root, |key| env.get(key).map(|v| (v, env.location(key))));
+        let specs = env.driver_specs(root).unwrap_or_else(|| {
+            driver_specs(root, |key| env.get(key).map(|v| (v, env.location(key))))
+        });
         let mut loaded = Vec::new();
         for spec in &specs {
             let location = spec

@@ -13,8 +13,9 @@ use clap::{Args, Subcommand};
 use pn_config::{Config, DriverSpec, Secrets, SettingPath, Warning, mask_url_secrets};
 
 use crate::Cli;
-use crate::exit::{EX_SOFTWARE, Failure};
+use crate::exit::{EX_SOFTWARE, EX_USAGE, Failure};
 use crate::settings;
+use pn_userdb::{UserDb, UserDbBackend};
 
 /// Arguments of `pn config`.
 #[derive(Debug, Args)]
@@ -103,7 +104,9 @@ fn warn_all(warnings: &[Warning]) {
 }
 
 fn check(config: &Config, out: &mut String) -> Result<(), Failure> {
-    let warnings = config.check().map_err(settings::failure)?;
+    let mut warnings = config.check().map_err(settings::failure)?;
+    check_userdb(config, &mut warnings)?;
+    check_lua_files(config)?;
     warn_all(&warnings);
     check_webhook(config)?;
     out.push_str(&format!(
@@ -147,6 +150,83 @@ fn check_webhook(config: &Config) -> Result<(), Failure> {
     } else {
         Err(Failure::new(crate::exit::EX_USAGE, errors.join("\n")))
     }
+}
+
+/// The userdb a delivery would use: a `userdb { }` pn cannot use is an error (a delivery would
+/// fail with it), a passwd-file that does not exist a warning (every user would be unknown).
+fn check_userdb(config: &Config, warnings: &mut Vec<Warning>) -> Result<(), Failure> {
+    let mut seen: Vec<String> = Vec::new();
+    for protocol in ["lmtp", "lda"] {
+        let settings = config.effective(protocol);
+        let data_dir = crate::session::data_dir(None);
+        let userdb = UserDb::from_settings(&settings, &data_dir)
+            .map_err(|e| Failure::new(EX_USAGE, format!("pn: {e}")))?;
+        for backend in userdb.backends() {
+            let UserDbBackend::PasswdFile(file) = backend else {
+                continue;
+            };
+            let path = file.path();
+            if path.contains('%') || seen.iter().any(|p| p == path) {
+                continue;
+            }
+            seen.push(path.to_owned());
+            if let Err(e) = std::fs::metadata(path) {
+                warnings.push(Warning {
+                    location: passwd_file_location(&settings, path),
+                    message: format!(
+                        "userdb passwd-file: {path}: {e} (every user would be unknown)"
+                    ),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Dovecot 2.4 opens every `push_notification NAME { lua_file = … }` when it reads the
+/// configuration and refuses to start without it; so does the check (a path with `%`
+/// variables is left to delivery time).
+fn check_lua_files(config: &Config) -> Result<(), Failure> {
+    for protocol in config.protocols() {
+        let settings = config.effective(&protocol);
+        for (path, setting) in settings.iter() {
+            let [filter] = path.sections.as_slice() else {
+                continue;
+            };
+            if filter.kind != "push_notification" || filter.name.is_none() || path.key != "lua_file"
+            {
+                continue;
+            }
+            let file = setting.value.to_string();
+            if file.contains('%') {
+                continue;
+            }
+            if let Err(e) = std::fs::File::open(&file) {
+                let e = e.to_string();
+                let e = e.split(" (os error").next().unwrap_or(&e);
+                return Err(Failure::new(
+                    EX_USAGE,
+                    format!(
+                        "pn: {}: lua_file: open({file}) failed: {e}",
+                        setting.location
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Where a userdb's passwd-file path was set.
+fn passwd_file_location(settings: &pn_config::Settings, path: &str) -> Option<pn_config::Location> {
+    settings
+        .iter()
+        .find(|(p, s)| {
+            p.sections.first().is_some_and(|s| s.kind == "userdb")
+                && matches!(p.key.as_str(), "args" | "passwd_file_path")
+                && s.value.to_string().ends_with(path)
+        })
+        .map(|(_, s)| s.location.clone())
 }
 
 fn drivers(

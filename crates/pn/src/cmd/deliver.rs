@@ -4,8 +4,9 @@
 //! As Dovecot's LDA: the user is looked up (unknown: 67), the process becomes the user, a
 //! "raw mail user" is created to read the message (its drivers are initialised but never
 //! begin a transaction), and the message is saved to `-m MAILBOX` — falling back to INBOX when
-//! that fails, unless the failure was temporary. `lda_mailbox_autocreate = yes` creates a
-//! missing mailbox (MailboxCreate), `lda_mailbox_autosubscribe = yes` also subscribes it.
+//! that fails, unless the failure was temporary. The first delivery to INBOX creates it
+//! (MailboxCreate, as Dovecot). `lda_mailbox_autocreate = yes` creates a missing mailbox
+//! (MailboxCreate), `lda_mailbox_autosubscribe = yes` also subscribes it.
 //! Storage failures exit 75 and leave nothing half-stored; an empty message is refused with
 //! 65 (Dovecot would store it).
 
@@ -204,6 +205,15 @@ fn save(
     msgid: &str,
 ) -> Result<pn_store::Saved, StoreError> {
     let open = || -> Result<(), StoreError> {
+        // A user's first delivery creates INBOX, which Dovecot (2.3 and 2.4 alike) reports as
+        // MailboxCreate before the MessageNew.
+        if mailbox.eq_ignore_ascii_case("INBOX") {
+            match user.store.create_mailbox(Some(&user.push), "INBOX") {
+                Ok(()) | Err(StoreError::MailboxExists(_)) => {}
+                Err(e) => return Err(e),
+            }
+            return Ok(());
+        }
         if user.store.mailbox_exists(mailbox)? {
             return Ok(());
         }
