@@ -33,8 +33,15 @@ impl Config {
         let mut seen: Vec<(String, u32, u32)> = Vec::new();
         for protocol in self.protocols() {
             let settings = self.effective(&protocol);
-            let drivers = settings.drivers()?;
-            let backends = settings.backends()?;
+            // A wrong-typed value is reported at the value by `check_values`; the driver
+            // mapping would report the same line again, less precisely.
+            let (drivers, backends) = match (settings.drivers(), settings.backends()) {
+                (Ok(d), Ok(b)) => (d, b),
+                (Err(_), _) | (_, Err(_)) if !errors.is_empty() => {
+                    return Err(ConfigError::Invalid(errors));
+                }
+                (Err(e), _) | (_, Err(e)) => return Err(e),
+            };
             let configured = drivers.first().or(backends.first());
             let loaded = settings.push_notification_loaded();
             any_driver |= configured.is_some();
