@@ -8,7 +8,7 @@
 
 use pn_core::{HostError, MailboxHost, OutboxItem, Payload, UserInfo};
 
-use crate::{devicetoken, tokens};
+use crate::{devicetoken, tokens, webpush};
 
 /// Whether an HTTP status means "this token or subscription is gone for good".
 pub fn is_gone(status: Option<u16>) -> bool {
@@ -32,6 +32,9 @@ pub fn on_gone(
         }
         tokens::store(host, user, &state)?;
         return Ok(true);
+    }
+    if item.driver == webpush::NAME {
+        return webpush::subscription::remove(host, user, &req.url);
     }
     Ok(false)
 }

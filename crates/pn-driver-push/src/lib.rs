@@ -14,6 +14,7 @@ pub mod devicetoken;
 pub mod gone;
 pub(crate) mod incoming;
 pub mod tokens;
+pub mod webpush;
 
 pub use args::ConfigError;
 

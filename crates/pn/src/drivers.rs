@@ -13,6 +13,7 @@ pub(crate) fn registry() -> DriverRegistry {
         pn_driver_push::devicetoken::NAME,
         pn_driver_push::devicetoken::init,
     );
+    registry.register(pn_driver_push::webpush::NAME, pn_driver_push::webpush::init);
     registry
 }
 
