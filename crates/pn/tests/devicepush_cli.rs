@@ -277,3 +277,78 @@ fn tokens_set_over_dovecot_imap_are_pushed_like_chatmail() {
     s.deliver("bob@example.org", "INBOX");
     assert_eq!(pushed(&rx), BTreeSet::new());
 }
+
+/// pn's own METADATA store, no Dovecot: the token set with `pn mailbox metadata set`, a
+/// token older than 90 days is dropped instead of pushed.
+#[test]
+fn own_store_tokens_and_the_90_day_expiry() {
+    let (port, rx) = notifier();
+    let sb = util::Sandbox::with(&format!(
+        "mail_attribute_dict = file:%h/dovecot-attributes\nplugin {{\n  \
+         push_notification_driver2 = devicetoken:url=http://127.0.0.1:{port}/notify\n}}\n"
+    ));
+    let meta = |args: &[&str]| {
+        let mut full = vec!["mailbox", "metadata"];
+        full.extend_from_slice(args);
+        let out = sb.pn(&full, None);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        util::stdout(&out).trim_end().to_owned()
+    };
+    meta(&[
+        "set",
+        "-u",
+        ALICE,
+        "-s",
+        "",
+        "/private/devicetoken",
+        "tok-new",
+    ]);
+    meta(&[
+        "set",
+        "-u",
+        ALICE,
+        "-s",
+        "",
+        "/private/vendor/vendor.pn/devicetokens",
+        r#"{"seen":"tok-old","tokens":{"tok-old":{"set":1000,"pushed":0}}}"#,
+    ]);
+    let msg = format!("From: bob@example.org\r\nTo: {ALICE}\r\n\r\nhi\r\n");
+    let out = sb.pn(&["deliver", "-d", ALICE], Some(msg.as_bytes()));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(pushed(&rx), set(&["tok-new"]));
+    let state: serde_json::Value = serde_json::from_str(&meta(&[
+        "get",
+        "-u",
+        ALICE,
+        "-s",
+        "",
+        "/private/vendor/vendor.pn/devicetokens",
+    ]))
+    .unwrap();
+    let kept: Vec<&String> = state["tokens"].as_object().unwrap().keys().collect();
+    assert_eq!(kept, ["tok-new"], "the 90-day-old token was dropped");
+    assert_eq!(state["seen"], "tok-new");
+}
+
+#[test]
+fn config_check_names_a_bad_devicetoken_line() {
+    let sb = util::Sandbox::with(
+        "plugin {\n  push_notification_driver2 = devicetoken:debounce=soon\n}\n",
+    );
+    let out = sb.pn(&["config", "check"], None);
+    assert_eq!(out.status.code(), Some(64), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("pn.conf:")
+            && err.contains("push_notification_driver2: devicetoken: missing argument url"),
+        "{err}"
+    );
+    let sb = util::Sandbox::with(
+        "plugin {\n  push_notification_driver2 = devicetoken:url=https://n.example/notify debounce=soon\n}\n",
+    );
+    let err = stderr(&sb.pn(&["config", "check"], None));
+    assert!(
+        err.contains("devicetoken: debounce: \"soon\" is not a whole number"),
+        "{err}"
+    );
+}
