@@ -11,7 +11,7 @@ use crate::named::read_value;
 use crate::vars::{UserVars, expand};
 
 /// The drivers Dovecot 2.3.21 ships, and pn's own (matched case-insensitively).
-pub const KNOWN_DRIVERS: &[&str] = &["dlog", "ox", "lua", "webhook"];
+pub const KNOWN_DRIVERS: &[&str] = &["dlog", "ox", "lua", "webhook", "devicetoken", "webpush"];
 
 /// The 2.3 driver keys and the legacy fallback (spec §3.1).
 pub(crate) const DRIVER_ROOT: &str = "push_notification_driver";

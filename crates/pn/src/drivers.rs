@@ -11,6 +11,11 @@ pub(crate) fn registry() -> DriverRegistry {
     registry.register(pn_driver_ox::NAME, pn_driver_ox::init);
     registry.register(pn_driver_lua::NAME, pn_driver_lua::init);
     registry.register(pn_driver_webhook::NAME, pn_driver_webhook::init);
+    registry.register(
+        pn_driver_push::devicetoken::NAME,
+        pn_driver_push::devicetoken::init,
+    );
+    registry.register(pn_driver_push::webpush::NAME, pn_driver_push::webpush::init);
     registry
 }
 
@@ -33,6 +38,45 @@ impl PluginEnv for UserPlugin {
             "push_notification_driver" => Some(self.0.drivers.clone()),
             "push_notification_backend" => Some(self.0.backends.clone()),
             _ => None,
+        }
+    }
+}
+
+/// Sends what a one-shot command's drivers queued, then hands every item a push service
+/// answered `404`/`410` to `pn_driver_push::gone::on_gone`, which removes the dead device
+/// token or Web Push subscription from the user's METADATA. The dispatcher's outcomes come
+/// in queue order, so they pair with the items taken from the queue here.
+pub(crate) fn drain_with_feedback(
+    dispatcher: &pn_dispatch::Dispatcher,
+    outbox: &pn_core::MemoryOutbox,
+    host: &dyn pn_core::MailboxHost,
+    user: &pn_core::UserInfo,
+) {
+    use pn_core::Outbox as _;
+    let items: Vec<pn_core::OutboxItem> = outbox.take_all().into_iter().map(|(_, i)| i).collect();
+    let batch = pn_core::MemoryOutbox::new();
+    for item in &items {
+        if let Err(e) = batch.enqueue(item.clone()) {
+            tracing::error!("Could not queue {}: {e}", item.event_id);
+        }
+    }
+    let outcomes = dispatcher.drain_blocking(&batch);
+    for (item, outcome) in items.iter().zip(&outcomes) {
+        if !pn_driver_push::gone::is_gone(outcome.status) {
+            continue;
+        }
+        match pn_driver_push::gone::on_gone(host, user, item) {
+            Ok(true) => tracing::info!(
+                target: "pn_driver_push",
+                "{}: removed what {} answered {} for",
+                item.driver,
+                item.event_id,
+                outcome.message
+            ),
+            Ok(false) => {}
+            Err(e) => {
+                tracing::error!(target: "pn_driver_push", "{}: not removed: {e}", item.driver)
+            }
         }
     }
 }

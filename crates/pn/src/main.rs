@@ -78,6 +78,8 @@ pub(crate) enum Command {
     Expunge(cmd::expunge::ExpungeArgs),
     /// Serve LMTP (RFC 2033): deliver into the store with push notifications.
     Lmtp(cmd::lmtp::LmtpArgs),
+    /// Web Push tools (`pn webpush keygen`: VAPID keys for the webpush driver).
+    Webpush(cmd::webpush::WebpushArgs),
     /// Print a shell completion script (bash, zsh, fish).
     Completions(cmd::generate::CompletionsArgs),
     /// Write the man pages into a directory (used by packaging).
@@ -134,7 +136,7 @@ fn push_down_formatter(cli: &mut Cli) -> Result<(), String> {
         }
         Command::Lmtp(_) => return unsupported("lmtp"),
         Command::Config(_) => return unsupported("config"),
-        Command::Completions(_) | Command::GenerateMan(_) => {
+        Command::Completions(_) | Command::GenerateMan(_) | Command::Webpush(_) => {
             return unsupported("this command");
         }
     }
@@ -191,6 +193,7 @@ fn main() -> ExitCode {
         Command::Flags(args) => cmd::flags::run(&cli, args),
         Command::Expunge(args) => cmd::expunge::run(&cli, args),
         Command::Lmtp(args) => cmd::lmtp::run(&cli, args),
+        Command::Webpush(args) => cmd::webpush::run(args),
         Command::Completions(args) => cmd::generate::completions(args),
         Command::GenerateMan(args) => cmd::generate::man(args),
     };

@@ -271,15 +271,15 @@ impl Session {
         let metadata = pn_metadata::Backend::from_settings(&|key| self.setting(key))
             .and_then(|backend| backend.store_for(&record))
             .map_err(|e| e.to_string());
-        let host = StoreHost {
+        let host: Arc<dyn MailboxHost> = Arc::new(StoreHost {
             store: store.clone(),
             metadata,
-        };
+        });
         let drain_on_drop = shared_outbox.is_none();
         let outbox = shared_outbox.unwrap_or_else(|| Arc::new(MemoryOutbox::new()));
         let pn = PushNotifications::new(
             crate::drivers::registry(),
-            Arc::new(host),
+            Arc::clone(&host),
             Arc::clone(&outbox) as Arc<dyn pn_core::Outbox>,
         );
         let env = self.plugin_env(&record)?;
@@ -313,6 +313,7 @@ impl Session {
             outbox,
             drain_on_drop,
             dispatch: DispatchConfig::from_settings(|key| self.setting(key)),
+            host,
         })
     }
 
@@ -357,6 +358,8 @@ pub(crate) struct MailUser {
     /// Whether dropping the user sends what its drivers queued (one-shot commands).
     drain_on_drop: bool,
     dispatch: DispatchConfig,
+    /// The user's mail and metadata store, for the push drivers' gone-feedback.
+    host: Arc<dyn MailboxHost>,
 }
 
 /// A one-shot command sends what its drivers queued before the process exits (Dovecot's user
@@ -368,7 +371,12 @@ impl Drop for MailUser {
         }
         match Dispatcher::new(&self.dispatch) {
             Ok(dispatcher) => {
-                dispatcher.drain_blocking(&self.outbox);
+                crate::drivers::drain_with_feedback(
+                    &dispatcher,
+                    &self.outbox,
+                    &*self.host,
+                    self.push.info(),
+                );
             }
             Err(e) => tracing::error!(target: pn_driver_ox::LOG_TARGET, "{e}"),
         }

@@ -129,16 +129,27 @@ fn check_webhook(config: &Config) -> Result<(), Failure> {
         let specs = settings.drivers().map_err(settings::failure)?;
         let backends = settings.backends().map_err(settings::failure)?;
         for spec in specs.iter().chain(&backends) {
-            if !spec.name.eq_ignore_ascii_case(pn_driver_webhook::NAME) {
-                continue;
-            }
-            if let Err(e) = pn_driver_webhook::WebhookConfig::from_spec(spec) {
+            let error = if spec.name.eq_ignore_ascii_case(pn_driver_webhook::NAME) {
+                pn_driver_webhook::WebhookConfig::from_spec(spec)
+                    .err()
+                    .map(|e| e.to_string())
+            } else if spec
+                .name
+                .eq_ignore_ascii_case(pn_driver_push::devicetoken::NAME)
+            {
+                pn_driver_push::devicetoken::DeviceTokenConfig::from_spec(spec)
+                    .err()
+                    .map(|e| e.to_string())
+            } else {
+                None
+            };
+            if let Some(e) = error {
                 let at = spec
                     .location
                     .as_ref()
                     .map(|l| format!("{l}: "))
                     .unwrap_or_default();
-                let line = format!("pn: {at}{}: webhook: {e}", spec.key);
+                let line = format!("pn: {at}{}: {}: {e}", spec.key, spec.name);
                 if !errors.contains(&line) {
                     errors.push(line);
                 }

@@ -11,3 +11,4 @@ pub(crate) mod mailbox;
 pub(crate) mod metadata;
 pub(crate) mod save;
 pub(crate) mod search;
+pub(crate) mod webpush;
