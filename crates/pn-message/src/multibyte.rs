@@ -1,0 +1,314 @@
+//! Multi-byte charsets (Shift_JIS, EUC-JP, ISO-2022-JP, GB2312/GBK, GB18030, Big5, EUC-KR and
+//! the few single-byte ones mail-parser has no table for), decoded with encoding_rs and
+//! corrected where glibc's iconv — which Dovecot uses — maps a byte sequence to another
+//! character than the WHATWG tables do.
+//!
+//! The corrections were found by decoding every one- and two-byte sequence with both glibc
+//! 2.36's iconv and encoding_rs; Dovecot itself was run on the Shift_JIS ones
+//! (`crates/pn/tests/charsets_dovecot.rs`). Only differences where glibc gives a real character
+//! are followed: where glibc gives a private-use code point (Big5's ETEN rows, GB18030 0xA3A0)
+//! the WHATWG character is kept. Sequences glibc rejects but the WHATWG superset decodes (CP932
+//! extensions in Shift_JIS, GBK in GB2312, UHC in EUC-KR, HKSCS in Big5) are decoded; Dovecot
+//! shows U+FFFD (or C1 controls) for them. Every correction is a plain code point swap, checked
+//! to be unambiguous: no other sequence decodes to the WHATWG character.
+//!
+//! Errors: an invalid sequence gives U+FFFD as iconv's EILSEQ does in Dovecot's
+//! `charset_to_utf8`, where a run of them gives a single U+FFFD; an incomplete sequence at the
+//! very end is dropped, as Dovecot drops it. ISO-2022-JP: two escape sequences in a row are
+//! fine for glibc but an error for WHATWG (Python, for one, writes `ESC ( B` at the end of every
+//! encoded string, so concatenated texts have them), so the first of the two is dropped.
+
+use encoding_rs::{
+    BIG5, Decoder, EUC_JP, EUC_KR, Encoding, GB18030, GBK, IBM866, ISO_2022_JP, SHIFT_JIS,
+    WINDOWS_874, X_MAC_CYRILLIC,
+};
+
+/// glibc's `SJIS`: JIS X 0201 Roman in the single-byte range, plus the JIS X 0208 differences.
+const SJIS: &[(char, char)] = &[
+    ('\u{5C}', '\u{A5}'),
+    ('\u{7E}', '\u{203E}'),
+    ('\u{FF5E}', '\u{301C}'),
+    ('\u{2225}', '\u{2016}'),
+    ('\u{FF0D}', '\u{2212}'),
+    ('\u{FFE0}', '\u{A2}'),
+    ('\u{FFE1}', '\u{A3}'),
+    ('\u{FFE2}', '\u{AC}'),
+];
+
+/// glibc's JIS X 0208 table (EUC-JP, ISO-2022-JP) against WHATWG's (which follows CP932).
+const JIS0208: &[(char, char)] = &[
+    ('\u{FF5E}', '\u{301C}'),
+    ('\u{2225}', '\u{2016}'),
+    ('\u{FF0D}', '\u{2212}'),
+    ('\u{FFE0}', '\u{A2}'),
+    ('\u{FFE1}', '\u{A3}'),
+    ('\u{FFE2}', '\u{AC}'),
+];
+
+/// glibc's `EUC-CN` (GB2312) against WHATWG's GBK.
+const GB2312: &[(char, char)] = &[('\u{B7}', '\u{30FB}'), ('\u{2014}', '\u{2015}')];
+
+/// glibc's GB18030 maps six two-byte codes to CJK Extension B, WHATWG to private use.
+const GB18030_FIX: &[(char, char)] = &[
+    ('\u{E816}', '\u{20087}'),
+    ('\u{E817}', '\u{20089}'),
+    ('\u{E818}', '\u{200CC}'),
+    ('\u{E831}', '\u{215D7}'),
+    ('\u{E83B}', '\u{2298F}'),
+    ('\u{E855}', '\u{241FE}'),
+];
+
+/// glibc's `BIG5` 0xF9FE.
+const BIG5_FIX: &[(char, char)] = &[('\u{FFED}', '\u{2593}')];
+
+/// The encodings decoded here rather than with mail-parser's tables.
+const HANDLED: [&Encoding; 10] = [
+    SHIFT_JIS,
+    EUC_JP,
+    ISO_2022_JP,
+    GBK,
+    GB18030,
+    BIG5,
+    EUC_KR,
+    WINDOWS_874,
+    IBM866,
+    X_MAC_CYRILLIC,
+];
+
+/// A multi-byte charset: the WHATWG encoding and glibc's corrections for the name used.
+#[derive(Clone, Copy)]
+pub(crate) struct Multi {
+    encoding: &'static Encoding,
+    fixes: &'static [(char, char)],
+}
+
+impl Multi {
+    /// The charset for a name, when it is one decoded here.
+    pub(crate) fn lookup(name: &[u8]) -> Option<Multi> {
+        // glibc names WHATWG does not know
+        const ALIASES: [(&[u8], &Encoding); 7] = [
+            (b"cp932", SHIFT_JIS),
+            (b"eucjp", EUC_JP),
+            (b"ujis", EUC_JP),
+            (b"euc-cn", GBK),
+            (b"euckr", EUC_KR),
+            (b"cp949", EUC_KR),
+            (b"uhc", EUC_KR),
+        ];
+        let encoding = ALIASES
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|&(_, e)| e)
+            .or_else(|| Encoding::for_label_no_replacement(name))?;
+        if !HANDLED.contains(&encoding) {
+            return None;
+        }
+        let is = |names: &[&[u8]]| names.iter().any(|n| n.eq_ignore_ascii_case(name));
+        let fixes = if encoding == SHIFT_JIS {
+            // CP932 / Windows-31J are Microsoft's table in glibc too, which WHATWG follows.
+            if is(&[b"cp932", b"windows-31j", b"ms932"]) {
+                &[]
+            } else {
+                SJIS
+            }
+        } else if encoding == EUC_JP || encoding == ISO_2022_JP {
+            JIS0208
+        } else if encoding == GBK {
+            // "gbk", "cp936" and friends are GBK in glibc too; the GB2312 names are EUC-CN.
+            if is(&[b"gb2312", b"csgb2312", b"euc-cn", b"gb_2312-80", b"chinese"]) {
+                GB2312
+            } else {
+                &[]
+            }
+        } else if encoding == GB18030 {
+            GB18030_FIX
+        } else if encoding == BIG5 && !is(&[b"big5-hkscs"]) {
+            BIG5_FIX
+        } else {
+            &[]
+        };
+        Some(Multi { encoding, fixes })
+    }
+
+    /// A streaming decoder.
+    pub(crate) fn decoder(self) -> MultiDecoder {
+        MultiDecoder {
+            decoder: self.encoding.new_decoder_without_bom_handling(),
+            fixes: self.fixes,
+            text: String::new(),
+            iso2022: (self.encoding == ISO_2022_JP).then(Vec::new),
+            filtered: Vec::new(),
+            replaced: false,
+        }
+    }
+
+    /// Decodes a whole input (an encoded word), dropping an incomplete sequence at its end.
+    pub(crate) fn decode_into(self, input: &[u8], out: &mut Vec<u8>) {
+        self.decoder().feed(input, out);
+    }
+}
+
+/// Decodes chunk by chunk: a character split between two chunks is completed by the next one.
+pub(crate) struct MultiDecoder {
+    decoder: Decoder,
+    fixes: &'static [(char, char)],
+    text: String,
+    /// ISO-2022-JP only: an escape sequence (or its start) at the end of the last chunk, held
+    /// back until it is known whether another one follows.
+    iso2022: Option<Vec<u8>>,
+    filtered: Vec<u8>,
+    /// Whether the last character written was U+FFFD.
+    replaced: bool,
+}
+
+impl MultiDecoder {
+    /// Decodes the next chunk, appending UTF-8 to `out`. Bytes of an incomplete character at
+    /// the end wait for the next chunk (and are dropped if none comes).
+    pub(crate) fn feed(&mut self, input: &[u8], out: &mut Vec<u8>) {
+        let input = match self.iso2022.as_mut() {
+            Some(pending) => {
+                pending.extend_from_slice(input);
+                self.filtered.clear();
+                let keep = drop_doubled_escapes(pending, &mut self.filtered);
+                pending.drain(..pending.len() - keep);
+                &self.filtered[..]
+            }
+            None => input,
+        };
+        self.text.clear();
+        let need = self
+            .decoder
+            .max_utf8_buffer_length(input.len())
+            .unwrap_or(input.len().saturating_mul(3).saturating_add(16));
+        self.text.reserve(need);
+        let mut rest = input;
+        loop {
+            let (result, read, _) = self.decoder.decode_to_string(rest, &mut self.text, false);
+            rest = &rest[read..];
+            match result {
+                encoding_rs::CoderResult::InputEmpty => break,
+                // (only when the size hint above was too small)
+                encoding_rs::CoderResult::OutputFull => self.text.reserve(rest.len() * 3 + 16),
+            }
+        }
+        let mut buf = [0u8; 4];
+        for c in self.text.chars() {
+            if c == char::REPLACEMENT_CHARACTER {
+                if self.replaced {
+                    continue;
+                }
+                self.replaced = true;
+            } else {
+                self.replaced = false;
+            }
+            let c = self
+                .fixes
+                .iter()
+                .find(|(from, _)| *from == c)
+                .map_or(c, |&(_, to)| to);
+            out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+        }
+    }
+}
+
+/// Copies ISO-2022-JP bytes to `out` without each escape sequence that is directly followed by
+/// another one; returns how many bytes at the end wait for more input (an escape sequence that
+/// may be followed by another, or an incomplete one).
+fn drop_doubled_escapes(data: &[u8], out: &mut Vec<u8>) -> usize {
+    const ESC: u8 = 0x1b;
+    let mut i = 0;
+    while i < data.len() {
+        let Some(at) = memchr::memchr(ESC, &data[i..]) else {
+            out.extend_from_slice(&data[i..]);
+            return 0;
+        };
+        out.extend_from_slice(&data[i..i + at]);
+        i += at;
+        // ESC ( X and ESC $ X are three bytes; anything else is left to the decoder.
+        let len = match data.get(i + 1) {
+            None => return data.len() - i,
+            Some(b'(' | b'$') => 3,
+            Some(_) => 2,
+        };
+        if i + len > data.len() {
+            return data.len() - i;
+        }
+        match data.get(i + len) {
+            None => return data.len() - i,
+            Some(&ESC) if len == 3 => {}
+            Some(_) => out.extend_from_slice(&data[i..i + len]),
+        }
+        i += len;
+    }
+    0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode(name: &str, input: &[u8]) -> String {
+        let mut out = Vec::new();
+        Multi::lookup(name.as_bytes())
+            .expect(name)
+            .decode_into(input, &mut out);
+        String::from_utf8(out).expect("UTF-8")
+    }
+
+    #[test]
+    fn shift_jis_follows_glibc() {
+        assert_eq!(
+            decode(
+                "Shift_JIS",
+                b"a\x5c\x7e\x81\x5f\x81\x60\x87\x40 x\x81\x20y\xff z\x82"
+            ),
+            "a¥‾＼〜① x\u{FFFD} y\u{FFFD} z"
+        );
+        assert_eq!(decode("cp932", b"\x5c\x7e\x81\x60"), "\\~～");
+    }
+
+    #[test]
+    fn split_characters_are_joined() {
+        let m = Multi::lookup(b"euc-jp").expect("euc-jp");
+        let mut d = m.decoder();
+        let mut out = Vec::new();
+        d.feed(b"\xc6\xfc\xcb", &mut out);
+        d.feed(b"\xdc", &mut out);
+        assert_eq!(String::from_utf8(out).expect("UTF-8"), "日本");
+    }
+
+    #[test]
+    fn iso_2022_jp_state_carries_over() {
+        let m = Multi::lookup(b"ISO-2022-JP").expect("iso-2022-jp");
+        let mut d = m.decoder();
+        let mut out = Vec::new();
+        d.feed(b"\x1b$B\x46\x7c", &mut out);
+        d.feed(b"\x4b\x5c\x1b(B!", &mut out);
+        assert_eq!(String::from_utf8(out).expect("UTF-8"), "日本!");
+    }
+
+    #[test]
+    fn repeated_escapes_and_invalid_runs() {
+        let m = Multi::lookup(b"iso-2022-jp").expect("iso-2022-jp");
+        let mut d = m.decoder();
+        let mut out = Vec::new();
+        d.feed(b"\x1b$B\x46\x7c\x1b(B", &mut out);
+        d.feed(b"\x1b$B\x4b\x5c\x1b(B\x1b(B\x1b(Ba", &mut out);
+        assert_eq!(String::from_utf8(out).expect("UTF-8"), "日本a");
+        assert_eq!(
+            decode("shift_jis", b"a\xff\xff\x81\x20b\xffc"),
+            "a\u{FFFD} b\u{FFFD}c"
+        );
+    }
+
+    #[test]
+    fn other_charsets() {
+        assert_eq!(decode("GB2312", b"\xd6\xd0\xa1\xa4\xa1\xaa"), "中・―");
+        assert_eq!(decode("GBK", b"\xd6\xd0\xa1\xa4\xa1\xaa"), "中·—");
+        assert_eq!(decode("Big5", b"\xa4\xa4\xf9\xfe"), "中▓");
+        assert_eq!(decode("EUC-KR", b"\xc7\xd1"), "한");
+        assert_eq!(decode("ks_c_5601-1987", b"\xc7\xd1"), "한");
+        assert_eq!(decode("gb18030", b"\xfe\x51"), "\u{20087}");
+        assert!(Multi::lookup(b"iso-8859-2").is_none());
+    }
+}
