@@ -214,6 +214,15 @@ def mime():
     w("rfc822-first", mixed(b"b"),
       b"--b\nContent-Type: message/rfc822\n\nSubject: inner\n\ninner body\n--b\n"
       b"Content-Type: text/plain\n\nouter text\n--b--\n")
+    # found by a random differential run: the alternative's boundary never appears, "--b"
+    # starts the next part of the outer multipart
+    w("unclosed-child-then-sibling", b"Content-Type: multipart/related; boundary=\"b\"\r\n",
+      b"pre\r\n--bx\r\nContent-Type: multipart/alternative; boundary=\"b--\"\r\n\r\n--b\r\n"
+      b"Content-Type: text/html\r\n\r\n<p>html after</p>\r\n")
+    # a multipart whose headers end at a boundary line has no body of its own
+    w("headers-end-at-boundary", b"Content-Type: multipart/related; boundary=\"ab\"\n",
+      b"--ab\nContent-Type: multipart/alternative; boundary=\"ab\"\n--ab\n"
+      b"Content-Type: multipart/mixed; boundary=\"b\"\n\n--bx\n\nno headers here\n")
     w("deep-nesting", mixed(b"b0"),
       b"".join(b"--b%d\nContent-Type: multipart/mixed; boundary=b%d\n\n" % (i, i + 1) for i in range(30))
       + b"--b30\nContent-Type: text/plain\n\ndeep\n")
