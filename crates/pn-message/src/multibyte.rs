@@ -13,14 +13,15 @@
 //! to be unambiguous: no other sequence decodes to the WHATWG character.
 //!
 //! Errors: an invalid sequence gives U+FFFD as iconv's EILSEQ does in Dovecot's
-//! `charset_to_utf8`, where a run of them gives a single U+FFFD; an incomplete sequence at the
-//! very end is dropped, as Dovecot drops it. ISO-2022-JP: two escape sequences in a row are
+//! `charset_to_utf8`, which skips only the sequence's first byte (so decoding restarts at the
+//! second one) and writes a single U+FFFD for a run of them; an incomplete sequence at the very
+//! end is dropped, as Dovecot drops it. ISO-2022-JP: two escape sequences in a row are
 //! fine for glibc but an error for WHATWG (Python, for one, writes `ESC ( B` at the end of every
 //! encoded string, so concatenated texts have them), so the first of the two is dropped.
 
 use encoding_rs::{
-    BIG5, Decoder, EUC_JP, EUC_KR, Encoding, GB18030, GBK, IBM866, ISO_2022_JP, SHIFT_JIS,
-    WINDOWS_874, X_MAC_CYRILLIC,
+    BIG5, Decoder, DecoderResult, EUC_JP, EUC_KR, Encoding, GB18030, GBK, IBM866, ISO_2022_JP,
+    SHIFT_JIS, WINDOWS_874, X_MAC_CYRILLIC,
 };
 
 /// glibc's `SJIS`: JIS X 0201 Roman in the single-byte range, plus the JIS X 0208 differences.
@@ -133,6 +134,7 @@ impl Multi {
     /// A streaming decoder.
     pub(crate) fn decoder(self) -> MultiDecoder {
         MultiDecoder {
+            encoding: self.encoding,
             decoder: self.encoding.new_decoder_without_bom_handling(),
             fixes: self.fixes,
             text: String::new(),
@@ -150,6 +152,7 @@ impl Multi {
 
 /// Decodes chunk by chunk: a character split between two chunks is completed by the next one.
 pub(crate) struct MultiDecoder {
+    encoding: &'static Encoding,
     decoder: Decoder,
     fixes: &'static [(char, char)],
     text: String,
@@ -165,49 +168,79 @@ impl MultiDecoder {
     /// Decodes the next chunk, appending UTF-8 to `out`. Bytes of an incomplete character at
     /// the end wait for the next chunk (and are dropped if none comes).
     pub(crate) fn feed(&mut self, input: &[u8], out: &mut Vec<u8>) {
+        let mut filtered = std::mem::take(&mut self.filtered);
         let input = match self.iso2022.as_mut() {
             Some(pending) => {
                 pending.extend_from_slice(input);
-                self.filtered.clear();
-                let keep = drop_doubled_escapes(pending, &mut self.filtered);
+                filtered.clear();
+                let keep = drop_doubled_escapes(pending, &mut filtered);
                 pending.drain(..pending.len() - keep);
-                &self.filtered[..]
+                &filtered[..]
             }
             None => input,
         };
-        self.text.clear();
-        let need = self
-            .decoder
-            .max_utf8_buffer_length(input.len())
-            .unwrap_or(input.len().saturating_mul(3).saturating_add(16));
-        self.text.reserve(need);
-        let mut rest = input;
-        loop {
-            let (result, read, _) = self.decoder.decode_to_string(rest, &mut self.text, false);
-            rest = &rest[read..];
+        self.decode(input, out);
+        self.filtered = filtered;
+    }
+
+    fn decode(&mut self, input: &[u8], out: &mut Vec<u8>) {
+        let mut pos = 0;
+        while pos < input.len() {
+            let rest = &input[pos..];
+            self.text.clear();
+            let need = self
+                .decoder
+                .max_utf8_buffer_length_without_replacement(rest.len())
+                .unwrap_or(rest.len().saturating_mul(3).saturating_add(16));
+            self.text.reserve(need);
+            let (result, read) =
+                self.decoder
+                    .decode_to_string_without_replacement(rest, &mut self.text, false);
+            self.write_text(out);
             match result {
-                encoding_rs::CoderResult::InputEmpty => break,
+                DecoderResult::InputEmpty => break,
                 // (only when the size hint above was too small)
-                encoding_rs::CoderResult::OutputFull => self.text.reserve(rest.len() * 3 + 16),
+                DecoderResult::OutputFull => pos += read,
+                DecoderResult::Malformed(bad, after) => {
+                    self.write_char(char::REPLACEMENT_CHARACTER, out);
+                    let end = pos + read - usize::from(after);
+                    pos = if self.iso2022.is_some() {
+                        end
+                    } else {
+                        // glibc's iconv fails at the sequence's first byte, and Dovecot goes on
+                        // after that byte alone: a fresh decoder (these are stateless between
+                        // characters) starts again at the second one. A first byte left from the
+                        // previous chunk is already gone.
+                        self.decoder = self.encoding.new_decoder_without_bom_handling();
+                        (end + 1).saturating_sub(usize::from(bad)).max(pos)
+                    };
+                }
             }
         }
-        let mut buf = [0u8; 4];
-        for c in self.text.chars() {
-            if c == char::REPLACEMENT_CHARACTER {
-                if self.replaced {
-                    continue;
-                }
-                self.replaced = true;
-            } else {
-                self.replaced = false;
-            }
+    }
+
+    /// Writes the decoded text with glibc's mappings.
+    fn write_text(&mut self, out: &mut Vec<u8>) {
+        let text = std::mem::take(&mut self.text);
+        for c in text.chars() {
             let c = self
                 .fixes
                 .iter()
                 .find(|(from, _)| *from == c)
                 .map_or(c, |&(_, to)| to);
+            self.write_char(c, out);
+        }
+        self.text = text;
+    }
+
+    /// Writes one character; U+FFFD only when the last one was not U+FFFD.
+    fn write_char(&mut self, c: char, out: &mut Vec<u8>) {
+        let replacement = c == char::REPLACEMENT_CHARACTER;
+        if !(replacement && self.replaced) {
+            let mut buf = [0u8; 4];
             out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
         }
+        self.replaced = replacement;
     }
 }
 

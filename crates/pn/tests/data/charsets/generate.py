@@ -100,6 +100,11 @@ def charsets():
     write("cs-shift_jis-invalid", message(
         encoded_word("shift_jis", b"ab\x82"), encoded_word("shift_jis", b"\x81\x20q") + b" <a@b.c>",
         b"Content-Type: text/plain; charset=shift_jis\n", bad + b"\n" + b"end \x82"))
+    # unmapped pairs whose second byte is a character of its own: glibc skips only the first
+    unmapped = b"\x81\xb0\x9e\xc8\xe9 a\xeb\xc3 b\x85\xa0c"
+    write("cs-shift_jis-invalid-unmapped", message(
+        encoded_word("shift_jis", unmapped), b"x@example.org",
+        b"Content-Type: text/plain; charset=shift_jis\n", unmapped + b"\n"))
     write("cs-euc-kr-invalid", message(
         encoded_word("euc-kr", b"\xc7\xd1\xc7"), b"x@example.org",
         b"Content-Type: text/plain; charset=euc-kr\n", b"\xc7\xd1 \xc7\x20 \xff\xfe end\n"))
