@@ -203,7 +203,8 @@ impl MultiDecoder {
                 DecoderResult::OutputFull => pos += read,
                 DecoderResult::Malformed(bad, after) => {
                     self.write_char(char::REPLACEMENT_CHARACTER, out);
-                    let end = pos + read - usize::from(after);
+                    let end = (pos + read).saturating_sub(usize::from(after));
+                    let from = pos;
                     pos = if self.iso2022.is_some() {
                         end
                     } else {
@@ -214,6 +215,11 @@ impl MultiDecoder {
                         self.decoder = self.encoding.new_decoder_without_bom_handling();
                         (end + 1).saturating_sub(usize::from(bad)).max(pos)
                     };
+                    if pos == from && read == 0 && self.iso2022.is_some() {
+                        // never stand still, whatever the decoder reports (the others start
+                        // afresh, so they cannot report the same error twice)
+                        pos += 1;
+                    }
                 }
             }
         }
@@ -308,6 +314,17 @@ mod tests {
         d.feed(b"\xc6\xfc\xcb", &mut out);
         d.feed(b"\xdc", &mut out);
         assert_eq!(String::from_utf8(out).expect("UTF-8"), "日本");
+    }
+
+    #[test]
+    fn invalid_sequence_split_between_chunks() {
+        let m = Multi::lookup(b"shift_jis").expect("shift_jis");
+        let mut d = m.decoder();
+        let mut out = Vec::new();
+        d.feed(b"a\x81", &mut out);
+        d.feed(b" b\x82", &mut out);
+        d.feed(b"\xa0c", &mut out);
+        assert_eq!(String::from_utf8(out).expect("UTF-8"), "a\u{FFFD} bあc");
     }
 
     #[test]
