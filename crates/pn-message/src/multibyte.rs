@@ -1,5 +1,6 @@
 //! Multi-byte charsets (Shift_JIS, EUC-JP, ISO-2022-JP, GB2312/GBK, GB18030, Big5, EUC-KR and
-//! the few single-byte ones mail-parser has no table for), decoded with encoding_rs and
+//! the three single-byte ones mail-parser has no table for: windows-874, IBM866,
+//! x-mac-cyrillic), decoded with encoding_rs and
 //! corrected where glibc's iconv — which Dovecot uses — maps a byte sequence to another
 //! character than the WHATWG tables do.
 //!
@@ -61,6 +62,36 @@ const GB18030_FIX: &[(char, char)] = &[
 
 /// glibc's `BIG5` 0xF9FE.
 const BIG5_FIX: &[(char, char)] = &[('\u{FFED}', '\u{2593}')];
+
+/// glibc's `MAC-CYRILLIC` 0xFF.
+const MAC_CYRILLIC_FIX: &[(char, char)] = &[('\u{20AC}', '\u{A4}')];
+
+/// WHATWG's windows-874 turns its undefined bytes into C1 controls, glibc rejects them.
+const WINDOWS_874_FIX: &[(char, char)] = &[
+    ('\u{81}', '\u{FFFD}'),
+    ('\u{82}', '\u{FFFD}'),
+    ('\u{83}', '\u{FFFD}'),
+    ('\u{84}', '\u{FFFD}'),
+    ('\u{86}', '\u{FFFD}'),
+    ('\u{87}', '\u{FFFD}'),
+    ('\u{88}', '\u{FFFD}'),
+    ('\u{89}', '\u{FFFD}'),
+    ('\u{8A}', '\u{FFFD}'),
+    ('\u{8B}', '\u{FFFD}'),
+    ('\u{8C}', '\u{FFFD}'),
+    ('\u{8D}', '\u{FFFD}'),
+    ('\u{8E}', '\u{FFFD}'),
+    ('\u{8F}', '\u{FFFD}'),
+    ('\u{90}', '\u{FFFD}'),
+    ('\u{98}', '\u{FFFD}'),
+    ('\u{99}', '\u{FFFD}'),
+    ('\u{9A}', '\u{FFFD}'),
+    ('\u{9B}', '\u{FFFD}'),
+    ('\u{9C}', '\u{FFFD}'),
+    ('\u{9D}', '\u{FFFD}'),
+    ('\u{9E}', '\u{FFFD}'),
+    ('\u{9F}', '\u{FFFD}'),
+];
 
 /// The encodings decoded here rather than with mail-parser's tables.
 const HANDLED: [&Encoding; 10] = [
@@ -125,6 +156,10 @@ impl Multi {
             GB18030_FIX
         } else if encoding == BIG5 && !is(&[b"big5-hkscs"]) {
             BIG5_FIX
+        } else if encoding == X_MAC_CYRILLIC {
+            MAC_CYRILLIC_FIX
+        } else if encoding == WINDOWS_874 {
+            WINDOWS_874_FIX
         } else {
             &[]
         };
@@ -360,5 +395,7 @@ mod tests {
         assert_eq!(decode("ks_c_5601-1987", b"\xc7\xd1"), "한");
         assert_eq!(decode("gb18030", b"\xfe\x51"), "\u{20087}");
         assert!(Multi::lookup(b"iso-8859-2").is_none());
+        assert_eq!(decode("windows-874", b"\xa1\x81\x82"), "ก\u{FFFD}");
+        assert_eq!(decode("x-mac-cyrillic", b"\xff"), "¤");
     }
 }
