@@ -118,7 +118,7 @@ impl Multi {
     /// The charset for a name, when it is one decoded here.
     pub(crate) fn lookup(name: &[u8]) -> Option<Multi> {
         // glibc names WHATWG does not know
-        const ALIASES: [(&[u8], &Encoding); 7] = [
+        const ALIASES: [(&[u8], &Encoding); 9] = [
             (b"cp932", SHIFT_JIS),
             (b"eucjp", EUC_JP),
             (b"ujis", EUC_JP),
@@ -126,6 +126,8 @@ impl Multi {
             (b"euckr", EUC_KR),
             (b"cp949", EUC_KR),
             (b"uhc", EUC_KR),
+            (b"mac-cyrillic", X_MAC_CYRILLIC),
+            (b"maccyrillic", X_MAC_CYRILLIC),
         ];
         let encoding = ALIASES
             .iter()

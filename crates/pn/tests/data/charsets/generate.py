@@ -17,6 +17,8 @@ TEXTS = {
     "zh": "这是一封中文邮件的正文，用于测试。",
     "tw": "這是一封中文郵件的內容，用於測試。",
     "ko": "한국어 메일 본문입니다. 테스트 문장.",
+    "th": "ภาษาไทยในจดหมาย",
+    "ru": "Привет, это письмо.",
 }
 
 # (file name part, MIME charset name, Python codec, text)
@@ -30,6 +32,11 @@ CHARSETS = [
     ("gb18030", "GB18030", "gb18030", "zh"),
     ("big5", "Big5", "big5", "tw"),
     ("euc-kr", "EUC-KR", "euc_kr", "ko"),
+    # single-byte, but decoded by encoding_rs too (mail-parser has no table for them)
+    ("windows-874", "windows-874", "cp874", "th"),
+    ("ibm866", "IBM866", "cp866", "ru"),
+    # (glibc's name: Dovecot reads the WHATWG name x-mac-cyrillic as UTF-8)
+    ("mac-cyrillic", "MAC-CYRILLIC", "mac_cyrillic", "ru"),
 ]
 
 
@@ -92,6 +99,12 @@ def charsets():
         encoded_word("gb18030", b"\xfe\x51\xfe\x52"), b"x@example.org",
         b"Content-Type: text/plain; charset=gb18030\n",
         b"\xfe\x51\xfe\x52\xfe\x53\xfe\x6c\xfe\x76\xfe\x91 \x81\x30\x81\x30\n"))
+    write("cs-windows-874-invalid", message(
+        encoded_word("windows-874", b"\xa1\x81\x82"), b"x@example.org",
+        b"Content-Type: text/plain; charset=windows-874\n", b"\xa1\x81\x82 \x85 \xff\n"))
+    write("cs-mac-cyrillic-glibc", message(
+        encoded_word("mac-cyrillic", b"\xff\x80"), b"x@example.org",
+        b"Content-Type: text/plain; charset=maccyrillic\n", b"\xff\x80\xa2\n"))
     write("cs-big5-glibc", message(
         encoded_word("big5", b"\xa4\xa4\xf9\xfe"), b"x@example.org",
         b"Content-Type: text/plain; charset=big5\n", b"\xa4\xa4\xa4\xe5 \xf9\xfe\n"))
