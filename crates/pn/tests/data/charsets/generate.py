@@ -4,11 +4,13 @@
 Run it from anywhere: `python3 generate.py` (Python 3 only, no packages). Each message is
 delivered to Debian's Dovecot 2.3.19 and to `pn deliver` with the same Lua push script, and the
 decoded Subject, From display name and snippet must agree (see the test). Three groups:
-multi-byte charsets (`cs-*`), RFC 2231 parameters (`rfc2231-*`), malformed MIME (`mime-*`).
+multi-byte charsets (`cs-*`), RFC 2231 parameters (`rfc2231-*`), malformed MIME (`mime-*`,
+`mime-random-*` from a seeded generator).
 """
 import base64
 import os
 import quopri
+import random
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -246,6 +248,75 @@ def mime():
       + b"--b30\nContent-Type: text/plain\n\ndeep\n")
 
 
+def random_mime(count=40, seed=2026):
+    """Random nested structures in the style of the hand-made ones above: reused and prefix
+    boundaries, stray and missing delimiters, parts without headers or empty lines, truncation.
+    (RFC 2231 extended boundaries are left out: there pn deliberately differs.)"""
+    rnd = random.Random(seed)
+
+    def boundary(stack):
+        c = rnd.random()
+        if stack and c < 0.3:
+            return rnd.choice(stack)
+        if stack and c < 0.5:
+            return rnd.choice(stack) + rnd.choice([b"x", b"-", b"1"])
+        if stack and c < 0.6:
+            return rnd.choice(stack)[:-1] or b"q"
+        return rnd.choice([b"a", b"b", b"ab", b"abc", b"=_x", b"b--"])
+
+    def part(depth, stack, nl):
+        kinds = ["text", "html", "img", "multi", "multi", "noheader", "rfc822"]
+        kind = rnd.choice(kinds if depth < 4 else kinds[:3])
+        if kind == "text":
+            h = rnd.choice([b"Content-Type: text/plain", b"Content-type: TEXT/PLAIN; charset*0=iso-8859; charset*1=-15",
+                            b"Content-Type: text/plain; charset=shift_jis", b"Content-Type: text", b"X-No-Colon"]) + nl
+            body = b"text \xa4\x5c d%d %d" % (depth, rnd.randint(0, 99)) + nl
+            if rnd.random() < 0.3:
+                h += b"Content-Transfer-Encoding: base64" + nl
+                body = base64.encodebytes(body)
+        elif kind == "html":
+            h, body = b"Content-Type: text/html" + nl, b"<p>html d%d</p>" % depth + nl
+        elif kind == "img":
+            h, body = b"Content-Type: image/png" + nl, b"PNG" + nl
+        elif kind == "noheader":
+            h, body = b"", b"noheader d%d" % depth + nl
+        elif kind == "rfc822":
+            h, body = b"Content-Type: message/rfc822" + nl, b"Subject: in" + nl + nl + b"inner" + nl
+        else:
+            b = boundary(stack)
+            sub = rnd.choice([b"mixed", b"alternative", b"related"])
+            form = rnd.random()
+            if form < 0.7:
+                bp = b'boundary="' + b + b'"'
+            elif form < 0.8:
+                bp = b'BOUNDARY="' + b + b'"'
+            elif form < 0.9:
+                bp = b'boundary*0="' + b[:1] + b'"; boundary*1="' + b[1:] + b'"'
+            else:
+                bp = b"x=y;" + nl + b'\tboundary="' + b + b'"'
+            h = b"Content-Type: multipart/" + sub + b"; " + bp + nl
+            body = rnd.choice([b"", b"pre" + nl])
+            for _ in range(rnd.randint(0, 3)):
+                body += b"--" + b + rnd.choice([b"", b"", b"", b" ", b"x", b"\t", b"--x"]) + nl
+                body += part(depth + 1, stack + [b], nl)
+                if rnd.random() < 0.1:
+                    body += b"--" + nl
+            if rnd.random() < 0.7:
+                body += b"--" + b + b"--" + nl
+            if rnd.random() < 0.2:
+                body += b"epi" + nl
+        if rnd.random() < 0.1:
+            return h  # no empty line after the headers, no body
+        return h + nl + body
+
+    for i in range(count):
+        nl = rnd.choice([b"\n", b"\r\n"])
+        m = b"Subject: random " + str(i).encode() + nl + b"MIME-Version: 1.0" + nl + part(0, [], nl)
+        if rnd.random() < 0.1:
+            m = m[:rnd.randint(20, len(m))]
+        write("mime-random-%02d" % i, m)
+
+
 if __name__ == "__main__":
     for f in os.listdir(HERE):
         if f.endswith(".eml"):
@@ -253,3 +324,4 @@ if __name__ == "__main__":
     charsets()
     rfc2231()
     mime()
+    random_mime()
