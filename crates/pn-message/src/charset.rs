@@ -6,11 +6,15 @@
 //!   repeated (`uni_utf8_get_valid_data`).
 //! - ISO-8859-1 is decoded as iconv does (0x80–0x9F are C1 controls). mail-parser maps it to
 //!   windows-1252, so this is own code.
+//! - Multi-byte charsets (Shift_JIS, EUC-JP, ISO-2022-JP, GB2312/GBK, GB18030, Big5, EUC-KR)
+//!   are decoded by encoding_rs with glibc's differing mappings applied ([`crate::multibyte`]).
 //! - Every other charset uses mail-parser's decoder tables (windows-1252 and koi8-r included;
 //!   their undefined bytes give U+FFFD as iconv's EILSEQ does). An unknown charset is read as
 //!   UTF-8, as Dovecot falls back to its UTF-8 "translation".
 
 use mail_parser::decoders::charsets::map::charset_decoder;
+
+use crate::multibyte::Multi;
 
 const REPLACEMENT: &[u8] = "\u{FFFD}".as_bytes();
 
@@ -21,8 +25,10 @@ pub(crate) enum Charset {
     Utf8,
     /// ISO-8859-1: each byte is its code point.
     Latin1,
-    /// A mail-parser decoder (single- or multi-byte table).
+    /// A mail-parser decoder (single-byte table).
     Table(fn(&[u8]) -> String),
+    /// A multi-byte charset (stateful: use [`Multi::decoder`] for a stream).
+    Multi(Multi),
 }
 
 impl Charset {
@@ -54,10 +60,14 @@ impl Charset {
         if name.is_empty() || name.len() > 45 {
             return None;
         }
+        if let Some(m) = Multi::lookup(name) {
+            return Some(Charset::Multi(m));
+        }
         charset_decoder(name).map(Charset::Table)
     }
 
-    /// Converts `input` and appends valid UTF-8 to `out`.
+    /// Converts a whole `input` (an incomplete multi-byte character at its end is dropped) and
+    /// appends valid UTF-8 to `out`.
     pub(crate) fn decode_into(self, input: &[u8], out: &mut Vec<u8>) {
         match self {
             Charset::Utf8 => push_valid_utf8(out, input),
@@ -68,6 +78,7 @@ impl Charset {
                 }
             }
             Charset::Table(f) => out.extend_from_slice(f(input).as_bytes()),
+            Charset::Multi(m) => m.decode_into(input, out),
         }
     }
 }

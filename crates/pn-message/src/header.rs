@@ -90,6 +90,8 @@ pub(crate) struct Headers<'a> {
     /// Called at the start of each header line: `true` when the line is a MIME boundary that
     /// ends the headers.
     stop_at: Option<&'a dyn Fn(usize) -> bool>,
+    /// Whether the headers ended at such a boundary line rather than an empty line.
+    stopped: bool,
 }
 
 impl<'a> Headers<'a> {
@@ -100,6 +102,7 @@ impl<'a> Headers<'a> {
             pos,
             done: false,
             stop_at: None,
+            stopped: false,
         }
     }
 
@@ -114,12 +117,18 @@ impl<'a> Headers<'a> {
             pos,
             done: false,
             stop_at: Some(stop_at),
+            stopped: false,
         }
     }
 
     /// Where the body begins (valid once the iterator is exhausted).
     pub(crate) fn body_start(&self) -> usize {
         self.pos
+    }
+
+    /// Whether the headers ended at a boundary line (valid once the iterator is exhausted).
+    pub(crate) fn stopped_at_boundary(&self) -> bool {
+        self.stopped
     }
 }
 
@@ -140,6 +149,7 @@ impl<'a> Iterator for Headers<'a> {
             && stop(self.pos)
         {
             self.done = true;
+            self.stopped = true;
             return None;
         }
         let line_start = self.pos;

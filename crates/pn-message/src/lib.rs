@@ -10,7 +10,8 @@
 //!   body is read lazily — parts after the snippet's text part are never parsed, and the text
 //!   part is decoded only until the snippet is full;
 //! - never panics, whatever the input (fuzzed);
-//! - mail-parser is used for what matches Dovecot (its charset tables); everything whose
+//! - mail-parser is used for what matches Dovecot (its single-byte charset tables), encoding_rs
+//!   for multi-byte charsets (with glibc's differing mappings applied); everything whose
 //!   observable result differs from Dovecot (raw header values, address recovery, RFC 2047
 //!   whitespace, Date leniency, MIME structure, QP/base64 recovery, HTML to text, the snippet)
 //!   is own code, and each module says why.
@@ -26,6 +27,7 @@ mod header;
 mod html;
 mod mime;
 mod mime_fields;
+mod multibyte;
 mod rfc822;
 mod snippet;
 mod transfer;

@@ -12,7 +12,10 @@
 //! `--boundary--` ends the multipart (its epilogue follows); a boundary of an outer multipart
 //! also ends the inner ones. A part is MIME when it is inside a multipart or has `Mime-Version`
 //! or `Content-Type`; it is a multipart only with a `boundary` parameter, and not deeper than
-//! 100 levels; after 10,000 parts no boundary is recognised any more.
+//! 100 levels; after 10,000 parts no boundary is recognised any more. A part whose headers
+//! run into a boundary line (no empty line) has no body, so its own boundary never becomes
+//! active. These rules were checked against Dovecot on generated pathological structures
+//! (`crates/pn/tests/charsets_dovecot.rs`).
 //!
 //! The text part (`index_mail_find_first_text_mime_part`): a part without a (MIME)
 //! Content-Type or with type `text` is used as is; in `multipart/alternative` the first
@@ -132,6 +135,9 @@ pub(crate) struct Scanner<'a> {
     open: Vec<usize>,
     pub(crate) parts: Vec<Part>,
     started: bool,
+    /// A part produced while looking for a child of a part that had already ended: it belongs
+    /// to an ancestor, whose search gets it next.
+    pushed_back: Option<usize>,
 }
 
 impl<'a> Scanner<'a> {
@@ -145,6 +151,7 @@ impl<'a> Scanner<'a> {
             open: Vec::new(),
             parts: Vec::new(),
             started: false,
+            pushed_back: None,
         }
     }
 
@@ -224,6 +231,9 @@ impl<'a> Scanner<'a> {
             }
         }
         let body_start = headers.body_start();
+        // A part whose headers run into a boundary line has no body: its own boundary never
+        // becomes active, so that line belongs to an enclosing multipart (as in Dovecot).
+        let has_body = !headers.stopped_at_boundary();
         let is_mime = in_multipart || mime_version || ct_value.is_some();
 
         let mut part = Part {
@@ -263,6 +273,7 @@ impl<'a> Scanner<'a> {
         self.open.push(id);
         if let Some(b) = boundary
             && is_mime
+            && has_body
             && depth + 1 < MAX_NESTED_PARTS
         {
             self.parts[id].multipart = true;
@@ -275,6 +286,9 @@ impl<'a> Scanner<'a> {
 
     /// The next part in document order, or `None` at the end of the message.
     pub(crate) fn next_part(&mut self) -> Option<usize> {
+        if let Some(id) = self.pushed_back.take() {
+            return Some(id);
+        }
         if !self.started {
             self.started = true;
             return Some(self.parse_part(0, None));
@@ -340,6 +354,7 @@ impl<'a> Scanner<'a> {
                 anc = self.parts[a].parent;
             }
             if !inside {
+                self.pushed_back = Some(id);
                 return None;
             }
         }
@@ -488,6 +503,19 @@ mod tests {
     fn attachment_only_has_no_text() {
         let msg = b"Content-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: application/pdf\n\n%PDF\n--b--\n";
         assert_eq!(text_part(msg), None);
+    }
+
+    #[test]
+    fn part_after_an_unclosed_child_multipart_is_searched() {
+        // the alternative's boundary never appears; "--b" starts the next part of the outer one
+        let msg = b"Content-Type: multipart/related; boundary=b\n\n--b\nContent-Type: multipart/alternative; boundary=\"b--\"\n\n--b\nContent-Type: text/html\n\n<p>h</p>\n";
+        assert_eq!(text_part(msg).as_deref(), Some(&b"<p>h</p>\n"[..]));
+    }
+
+    #[test]
+    fn multipart_whose_headers_end_at_a_boundary_has_no_children() {
+        let msg = b"Content-Type: multipart/related; boundary=ab\n\n--ab\nContent-Type: multipart/alternative; boundary=ab\n--ab\nContent-Type: multipart/mixed; boundary=b\n\n--bx\n\ntext\n";
+        assert_eq!(text_part(msg).as_deref(), Some(&b"text\n"[..]));
     }
 
     #[test]

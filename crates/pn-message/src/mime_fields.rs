@@ -12,8 +12,9 @@
 //!   parameter that does not parse (including a value followed by a broken comment) is skipped
 //!   up to the next `;` after the point where it broke; one that breaks at the end of the input
 //!   ends the list.
-//! - Deviation: RFC 2231 names (`charset*=`, `boundary*0=`) are not merged (Dovecot decodes
-//!   them); such a parameter counts as absent.
+//! - RFC 2231: a plain `name=` wins; without one, sections `name*0=`, `name*1=` … are merged
+//!   (as Dovecot does) and extended values `name*=charset'lang'%XX` / `name*0*=` are decoded
+//!   (Dovecot leaves those unset: a deliberate difference, see `docs/compat.md`).
 //! - Content-Transfer-Encoding is its first token, parameters after a `;` ignored; anything
 //!   else after the token makes the encoding unknown.
 
@@ -129,12 +130,86 @@ impl<'a> ContentType<'a> {
         Params { lx }
     }
 
-    /// The value of the first parameter called `name` (ASCII case-insensitive).
+    /// The value of the parameter called `name` (ASCII case-insensitive): the first plain
+    /// `name=` one, as Dovecot; without one, the RFC 2231 form (`name*=`, `name*0=`, `name*1*=`
+    /// …) merged and decoded.
     pub(crate) fn param(&self, name: &[u8]) -> Option<Cow<'a, [u8]>> {
-        self.params()
-            .find(|(key, _)| !key.contains(&b'*') && key.eq_ignore_ascii_case(name))
-            .map(|(_, value)| value)
+        if let Some((_, value)) = self
+            .params()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+        {
+            return Some(value);
+        }
+        rfc2231(self.params(), name).map(Cow::Owned)
     }
+}
+
+/// Merges and decodes the RFC 2231 parameter `name`: an extended value `name*=charset'lang'…`
+/// (percent-encoded) or the sections `name*0`, `name*1`, … in number order up to the first
+/// missing one, each of them extended when its name ends in `*`. The value's charset is not
+/// applied: the parameters pn reads (`charset`, `boundary`) are ASCII.
+///
+/// Dovecot merges plain sections only; an extended value or section leaves the parameter
+/// unset there (see `docs/compat.md`).
+fn rfc2231<'a>(params: Params<'a>, name: &[u8]) -> Option<Vec<u8>> {
+    let mut sections: Vec<(u32, bool, Cow<'a, [u8]>)> = Vec::new();
+    let mut single: Option<Cow<'a, [u8]>> = None;
+    for (key, value) in params {
+        let Some(rest) = key
+            .get(..name.len())
+            .filter(|k| k.eq_ignore_ascii_case(name))
+            .and_then(|_| key[name.len()..].strip_prefix(b"*"))
+        else {
+            continue;
+        };
+        if rest.is_empty() {
+            single.get_or_insert(value);
+            continue;
+        }
+        let (digits, extended) = match rest.strip_suffix(b"*") {
+            Some(d) => (d, true),
+            None => (rest, false),
+        };
+        let n = std::str::from_utf8(digits)
+            .ok()
+            .filter(|d| !d.is_empty() && d.bytes().all(|c| c.is_ascii_digit()))
+            .and_then(|d| d.parse::<u32>().ok());
+        if let Some(n) = n
+            && !sections.iter().any(|(m, _, _)| *m == n)
+        {
+            sections.push((n, extended, value));
+        }
+    }
+    if let Some(value) = single {
+        return Some(percent_decode(strip_charset_lang(&value)));
+    }
+    sections.sort_by_key(|(n, _, _)| *n);
+    let mut out = Vec::new();
+    for (i, (n, extended, value)) in sections.iter().enumerate() {
+        if *n as usize != i {
+            break;
+        }
+        match (*extended, i) {
+            (true, 0) => out.extend(percent_decode(strip_charset_lang(value))),
+            (true, _) => out.extend(percent_decode(value)),
+            (false, _) => out.extend_from_slice(value),
+        }
+    }
+    (!sections.is_empty() && sections[0].0 == 0).then_some(out)
+}
+
+/// The value after `charset'language'` (the whole value when it has no two quotes).
+fn strip_charset_lang(value: &[u8]) -> &[u8] {
+    let mut quotes = value.iter().enumerate().filter(|(_, c)| **c == b'\'');
+    match (quotes.next(), quotes.next()) {
+        (Some(_), Some((second, _))) => &value[second + 1..],
+        _ => value,
+    }
+}
+
+/// `%XX` decoded; a broken `%` is kept.
+fn percent_decode(value: &[u8]) -> Vec<u8> {
+    percent_encoding::percent_decode(value).collect()
 }
 
 /// The parameters of a Content-Type value: `(name, value)` pairs.
@@ -270,9 +345,55 @@ mod tests {
     }
 
     #[test]
-    fn rfc2231_parameters_count_as_absent() {
-        let ct = ContentType::parse(b"text/plain; charset*=utf-8''x; charset*0=y");
-        assert_eq!(ct.param(b"charset"), None);
+    fn rfc2231_parameters() {
+        let get = |v: &[u8], name: &[u8]| {
+            ContentType::parse(v)
+                .param(name)
+                .map(|p| String::from_utf8_lossy(&p).into_owned())
+        };
+        let cases: [(&[u8], Option<&str>); 9] = [
+            (
+                b"text/plain; charset*0=\"iso-8859\"; charset*1=\"-15\"",
+                Some("iso-8859-15"),
+            ),
+            (
+                b"text/plain; charset*1=-15; charset*0=iso-8859",
+                Some("iso-8859-15"),
+            ),
+            (
+                b"text/plain; charset*=utf-8''iso%2D8859-15",
+                Some("iso-8859-15"),
+            ),
+            (b"text/plain; charset*=''x", Some("x")),
+            (
+                b"text/plain; charset*0*=us-ascii'en'a%62; charset*1*=%63; charset*2=%64",
+                Some("abc%64"),
+            ),
+            (b"text/plain; charset*0=a; charset*2=c", Some("a")),
+            (b"text/plain; charset*1=b", None),
+            (b"text/plain; charset=plain; charset*=''ext", Some("plain")),
+            (b"text/plain; charset*=''ext; charset=plain", Some("plain")),
+        ];
+        for (value, want) in cases {
+            assert_eq!(get(value, b"charset").as_deref(), want, "{value:?}");
+        }
+        assert_eq!(
+            get(
+                b"multipart/mixed; BOUNDARY*0=ab; boundary*1=cd",
+                b"boundary"
+            )
+            .as_deref(),
+            Some("abcd")
+        );
+        assert_eq!(
+            get(
+                b"text/plain; name*0*=utf-8''na%C3%AF; name*1=ve.txt",
+                b"name"
+            )
+            .as_deref(),
+            Some("naïve.txt")
+        );
+        assert_eq!(get(b"text/plain; charsetx*=''y", b"charset"), None);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //!
 //! Pipeline, all streaming and stopped as soon as the snippet is full: the text part chosen by
 //! [`crate::mime`] → transfer decoding ([`crate::transfer`]) → charset conversion
-//! ([`crate::charset`], mail-parser's tables) → HTML to text for `text/html` and
+//! ([`crate::charset`], mail-parser's and encoding_rs's tables) → HTML to text for `text/html` and
 //! `application/xhtml+xml` ([`crate::html`]) → the snippet rules below.
 //!
 //! Snippet rules (`message-snippet.c`): at most 200 characters; whitespace (C `isspace`) only
@@ -60,6 +60,10 @@ pub(crate) fn snippet(message: &[u8]) -> String {
     let mut html = is_html.then(Html2Text::new);
     let mut decoded = Vec::new();
     let mut carry: Vec<u8> = Vec::new();
+    let mut multi = match charset {
+        Charset::Multi(m) => Some(m.decoder()),
+        _ => None,
+    };
     let mut utf8 = Vec::new();
     let mut text = Vec::new();
     // Small first reads: a snippet is usually full after a few hundred bytes.
@@ -77,20 +81,20 @@ pub(crate) fn snippet(message: &[u8]) -> String {
             decoded.clear();
             decoded.append(&mut carry);
             transfer.feed(raw, &mut decoded);
-            // keep what may be an incomplete character for the next round
-            let keep = match charset {
-                Charset::Utf8 => incomplete_utf8_tail(&decoded),
-                // multi-byte tables: cut after the last line end (a line without one is
-                // decoded whole, so the carry stays bounded)
-                Charset::Table(_) => {
-                    memchr::memrchr(b'\n', &decoded).map_or(0, |i| decoded.len() - (i + 1))
-                }
-                Charset::Latin1 => 0,
-            };
-            carry.extend_from_slice(&decoded[decoded.len() - keep..]);
-            decoded.truncate(decoded.len() - keep);
             utf8.clear();
-            charset.decode_into(&decoded, &mut utf8);
+            if let Some(m) = multi.as_mut() {
+                // the decoder keeps an incomplete character (and ISO-2022-JP's state) itself
+                m.feed(&decoded, &mut utf8);
+            } else {
+                // keep what may be an incomplete character for the next round
+                let keep = match charset {
+                    Charset::Utf8 => incomplete_utf8_tail(&decoded),
+                    _ => 0,
+                };
+                carry.extend_from_slice(&decoded[decoded.len() - keep..]);
+                decoded.truncate(decoded.len() - keep);
+                charset.decode_into(&decoded, &mut utf8);
+            }
             &utf8
         };
         let more = match html.as_mut() {
@@ -105,6 +109,8 @@ pub(crate) fn snippet(message: &[u8]) -> String {
             return generator.finish();
         }
     }
+    // An incomplete multi-byte character at the end is dropped, as Dovecot drops it; an
+    // incomplete UTF-8 one becomes U+FFFD.
     if !carry.is_empty() {
         utf8.clear();
         charset.decode_into(&carry, &mut utf8);

@@ -1,4 +1,5 @@
 //! Integration tests of pn-message (one binary, modules below).
 
+mod charsets;
 mod lua_fields;
 mod rules;
