@@ -258,12 +258,16 @@ fn restricted_in_a_dovecot_24_filter_is_not_passed_to_script_init() {
         end
         "#,
     );
-    // What pn-config makes of `push_notification lua { lua_file = …; restricted = yes;
-    // user_param = x }`.
-    let spec = pn_config::parse_driver_value(
+    // What pn-config makes of a 2.4 `push_notification lua { lua_file = …; restricted = yes;
+    // lua_settings { user_param = x } }`.
+    let mut spec = pn_config::parse_driver_value(
         "push_notification lua",
-        &format!("lua:file={} restricted=yes user_param=x", path.display()),
+        &format!(
+            "lua:file={} restricted=yes lua_settings/user_param=x",
+            path.display()
+        ),
     );
+    spec.dovecot = pn_config::DovecotVersion::V2_4;
     let env: Arc<dyn pn_core::PluginEnv> =
         Arc::new(std::collections::BTreeMap::<String, String>::new());
     let host: Arc<dyn MailboxHost> = Arc::new(Store);
