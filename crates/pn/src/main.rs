@@ -62,6 +62,8 @@ pub(crate) enum Command {
     Expunge(cmd::expunge::ExpungeArgs),
     /// Serve LMTP (RFC 2033): deliver into the store with push notifications.
     Lmtp(cmd::lmtp::LmtpArgs),
+    /// Bridge a live Dovecot to pn's drivers through a spool (docs/bridge.md).
+    Bridge(cmd::bridge::BridgeArgs),
     /// Print a shell completion script (bash, zsh, fish).
     Completions(cmd::generate::CompletionsArgs),
     /// Write the man pages into a directory (used by packaging).
@@ -104,6 +106,7 @@ fn main() -> ExitCode {
         Command::Flags(args) => cmd::flags::run(&cli, args),
         Command::Expunge(args) => cmd::expunge::run(&cli, args),
         Command::Lmtp(args) => cmd::lmtp::run(&cli, args),
+        Command::Bridge(args) => cmd::bridge::run(&cli, args),
         Command::Completions(args) => cmd::generate::completions(args),
         Command::GenerateMan(args) => cmd::generate::man(args),
     };
