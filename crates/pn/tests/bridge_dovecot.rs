@@ -205,3 +205,192 @@ fn imap_and_lmtp_session_pushes_what_pns_own_store_pushes() {
     assert!(rx.recv_timeout(Duration::from_millis(300)).is_err());
     assert_eq!(setup.pending(), 0);
 }
+
+#[test]
+fn a_bridge_stopped_during_100_deliveries_sends_all_100() {
+    if skip() {
+        return;
+    }
+    let (port, rx) = util::http_receiver("200 OK");
+    let setup = bridge::start(&format!(
+        "  pn_bridge_driver = webhook:url=http://127.0.0.1:{port}/hook events=MessageNew\n"
+    ));
+    let mut first = bridge::Proc(
+        setup
+            .bridge(&[])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut got = Vec::new();
+    for i in 1..=100 {
+        if i == 41 {
+            // The bridge is running and sending, then stops while mail keeps coming.
+            got.extend(receive(&rx, 1));
+            let kill = std::process::Command::new("kill")
+                .args(["-TERM", &first.0.id().to_string()])
+                .status()
+                .unwrap();
+            assert!(kill.success());
+            assert!(first.0.wait().unwrap().success());
+        }
+        setup.lmtp(ALICE, &mail(&i.to_string()));
+    }
+    assert!(setup.pending() > 0, "nothing was left for the second run");
+    setup.bridge_once();
+    let want = 100 - got.len();
+    got.extend(receive(&rx, want));
+    assert!(
+        rx.recv_timeout(Duration::from_millis(300)).is_err(),
+        "a push was sent twice"
+    );
+    let uids: BTreeSet<u64> = got
+        .iter()
+        .map(|r| {
+            let v: Value = serde_json::from_slice(&r.body).unwrap();
+            v["data"]["uid"].as_u64().unwrap()
+        })
+        .collect();
+    assert_eq!(uids, (1..=100).collect::<BTreeSet<u64>>());
+    assert_eq!(setup.pending(), 0);
+}
+
+#[test]
+fn broken_spool_files_are_moved_aside_and_the_rest_is_replayed() {
+    // No Dovecot needed: the spool is written by hand, as a damaged one would be.
+    let sb = util::Sandbox::with("plugin {\n  pn_bridge_driver = dlog\n}\n");
+    let spool = sb.dir.path().join("spool");
+    std::fs::create_dir_all(spool.join("new")).unwrap();
+    let good = format!(
+        r#"{{"v":1,"user":"{ALICE}","service":"imap","session":"s","events":[{{"name":"MailboxCreate","mailbox":"Work"}}],"status":{{"Work":{{"messages":0,"recent":0,"unseen":0,"uid_next":1,"uid_validity":77}}}}}}"#
+    );
+    let files = [
+        ("1.truncated.json", &good[..good.len() / 2]),
+        ("2.good.json", good.as_str()),
+        ("3.garbage.json", "\u{0}\u{1}not json at all"),
+        (
+            "4.unknown-user.json",
+            r#"{"v":1,"user":"nobody@example.com","service":"imap","events":[]}"#,
+        ),
+        (
+            "5.no-uid.json",
+            r#"{"v":1,"user":"alice@example.com","service":"imap","events":[{"name":"MessageExpunge","mailbox":"INBOX"}]}"#,
+        ),
+    ];
+    for (name, text) in files {
+        std::fs::write(spool.join("new").join(name), text).unwrap();
+    }
+    let uid = sb.uid.to_string();
+    let gid = sb.gid.to_string();
+    let out = sb.pn(
+        &[
+            "-o",
+            &format!("mail_uid={uid}"),
+            "-o",
+            &format!("mail_gid={gid}"),
+            "bridge",
+            "run",
+            "--once",
+            "--spool",
+            spool.to_str().unwrap(),
+        ],
+        None,
+    );
+    let err = util::stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        util::dlog(&out).contains(&"MailboxCreate: Mailbox was created".to_owned()),
+        "{err}"
+    );
+    let mut bad: Vec<String> = std::fs::read_dir(spool.join("bad"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    bad.sort();
+    assert_eq!(
+        bad,
+        [
+            "1.truncated.json",
+            "3.garbage.json",
+            "4.unknown-user.json",
+            "5.no-uid.json"
+        ]
+    );
+    for (name, why) in [
+        ("1.truncated.json", "not JSON"),
+        ("3.garbage.json", "not JSON"),
+        ("4.unknown-user.json", "unknown user nobody@example.com"),
+        ("5.no-uid.json", "event 1: missing \"uid\""),
+    ] {
+        assert!(
+            err.lines()
+                .any(|l| l.contains(&format!("new/{name}: {why}")) && l.contains("moved to")),
+            "{name}: {err}"
+        );
+    }
+    assert_eq!(std::fs::read_dir(spool.join("new")).unwrap().count(), 0);
+}
+
+#[test]
+fn ox_through_the_bridge_sends_what_dovecots_own_ox_sends() {
+    if skip() {
+        return;
+    }
+    let (port, rx) = util::http_receiver("200 OK");
+    let setup = bridge::start(&format!(
+        "  push_notification_driver2 = ox:url=http://127.0.0.1:{port}/dovecot/notify\n\
+         \x20 pn_bridge_driver = ox:url=http://127.0.0.1:{port}/bridge/notify\n"
+    ));
+    let set = setup.dovecot.doveadm(&[
+        "mailbox",
+        "metadata",
+        "set",
+        "-u",
+        ALICE,
+        "-s",
+        "",
+        "/private/vendor/vendor.dovecot/http-notify",
+        "user=11@3",
+    ]);
+    assert!(
+        set.status.success(),
+        "{}",
+        String::from_utf8_lossy(&set.stderr)
+    );
+    let mut names: Vec<_> = std::fs::read_dir(OX_DATA)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "eml"))
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 20);
+    for p in &names {
+        setup.lmtp(ALICE, &std::fs::read(p).unwrap());
+    }
+    let out = setup.bridge_once();
+    let (mut dovecot, mut bridge) = (Vec::new(), Vec::new());
+    for r in receive(&rx, 40) {
+        let content_type = r
+            .headers
+            .iter()
+            .find(|h| h.to_ascii_lowercase().starts_with("content-type:"))
+            .cloned();
+        let entry = (content_type, String::from_utf8(r.body).unwrap());
+        if r.line == "PUT /dovecot/notify HTTP/1.1" {
+            dovecot.push(entry);
+        } else {
+            assert_eq!(r.line, "PUT /bridge/notify HTTP/1.1");
+            bridge.push(entry);
+        }
+    }
+    dovecot.sort();
+    bridge.sort();
+    assert_eq!(dovecot.len(), 20);
+    assert_eq!(
+        bridge,
+        dovecot,
+        "bridge stderr:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

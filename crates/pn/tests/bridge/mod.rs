@@ -117,6 +117,16 @@ impl Setup {
     }
 }
 
+/// A child process killed (if still running) and reaped when dropped.
+pub(crate) struct Proc(pub(crate) std::process::Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 pub(crate) fn pn(conf: Option<&Path>, args: &[&str]) -> Output {
     let mut c = Command::new(env!("CARGO_BIN_EXE_pn"));
     if let Some(conf) = conf {
