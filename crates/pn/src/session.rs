@@ -98,6 +98,14 @@ impl Session {
         text(&self.settings, key)
     }
 
+    /// A `plugin { }` setting's value, `None` when unset.
+    pub(crate) fn plugin_setting(&self, key: &str) -> Option<String> {
+        self.settings
+            .get_path(&pn_config::SettingPath::in_section("plugin", key))
+            .map(|s| s.value.to_string())
+            .filter(|v| !v.is_empty())
+    }
+
     /// The listeners of `service NAME { inet_listener … { address port } unix_listener PATH
     /// { } }` as `HOST:PORT` / `unix:PATH` (a port of 0 or none disables an inet listener;
     /// `address` defaults to 127.0.0.1 — pn listens on loopback unless told otherwise).

@@ -52,7 +52,8 @@ enum BridgeCommand {
     },
     /// Replay the spool through pn's drivers until SIGTERM/SIGINT.
     Run {
-        /// The spool directory (default: `pn_bridge_spool`, else /var/spool/pn-bridge).
+        /// The spool directory (default: `plugin { pn_bridge_spool }`, else
+        /// /var/spool/pn-bridge).
         #[arg(long, value_name = "DIR")]
         spool: Option<PathBuf>,
         /// Replay what is spooled now, send it, and exit.
@@ -88,7 +89,8 @@ fn serve(cli: &Cli, spool: Option<&Path>, once: bool) -> Result<ExitCode, Failur
     let root = spool.map(Path::to_owned).unwrap_or_else(|| {
         PathBuf::from(
             session
-                .setting("pn_bridge_spool")
+                .plugin_setting("pn_bridge_spool")
+                .or_else(|| session.setting("pn_bridge_spool"))
                 .unwrap_or_else(|| DEFAULT_SPOOL.to_owned()),
         )
     });

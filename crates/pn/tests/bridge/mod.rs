@@ -39,10 +39,8 @@ pub(crate) fn start(plugin: &str) -> Setup {
         .status()
         .unwrap();
     let script = base.join("pn-bridge.lua");
-    let out = pn(
-        None,
-        &["bridge", "print-script", "--spool", spool.to_str().unwrap()],
-    );
+    // The spool comes from the plugin setting, not from the script's default.
+    let out = pn(None, &["bridge", "print-script"]);
     assert!(out.status.success());
     std::fs::write(&script, &out.stdout).unwrap();
     let imap = dovecot::free_port();
@@ -61,9 +59,10 @@ pub(crate) fn start(plugin: &str) -> Setup {
              mail_plugins = $mail_plugins notify push_notification mail_lua push_notification_lua\n\
              service imap-login {{\n  inet_listener imap {{\n    address = 127.0.0.1\n    port = {imap}\n  }}\n}}\n\
              service lmtp {{\n  inet_listener lmtp {{\n    address = 127.0.0.1\n    port = {lmtp}\n  }}\n}}\n\
-             plugin {{\n  push_notification_driver = lua:file={s}\n{plugin}}}\n",
+             plugin {{\n  push_notification_driver = lua:file={s}\n  pn_bridge_spool = {d}\n{plugin}}}\n",
             u = users.display(),
             s = script.display(),
+            d = spool.display(),
         ),
     );
     Setup {
@@ -76,13 +75,12 @@ pub(crate) fn start(plugin: &str) -> Setup {
 }
 
 impl Setup {
-    /// `pn -c <Dovecot's conf> bridge run --spool … ARGS`.
+    /// `pn -c <Dovecot's conf> bridge run ARGS` (the spool from `pn_bridge_spool`).
     pub(crate) fn bridge(&self, extra: &[&str]) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_pn"));
         c.arg("-c")
             .arg(&self.dovecot.conf)
-            .args(["bridge", "run", "--spool"])
-            .arg(&self.spool)
+            .args(["bridge", "run"])
             .args(extra)
             .env_remove("PN_CONFIG")
             .env_remove("PN_LOG")

@@ -4,7 +4,8 @@
 --
 -- Dovecot 2.3:  push_notification_driver = lua:file=/etc/dovecot/pn-bridge.lua
 -- Dovecot 2.4:  push_notification lua { lua_file = /etc/dovecot/pn-bridge.lua }
--- Spool directory: plugin setting `pn_bridge_spool` (2.3), else the default below.
+-- Spool directory: `pn_bridge_spool` from 2.4's `lua_settings { }` or 2.3's plugin { },
+-- else the default below.
 --
 -- Each committed transaction becomes one JSON file, written to <spool>/tmp/ and then renamed
 -- into <spool>/new/, so `pn bridge` never sees half a file and nothing is lost while it is
@@ -12,6 +13,8 @@
 -- are not written (Dovecot's drivers send nothing for them either).
 
 local DEFAULT_SPOOL = "@PN_BRIDGE_SPOOL@"
+-- Set by 2.4's script_init(lua_settings).
+local configured_spool = nil
 
 local EVENTS = {
   "FlagsClear", "FlagsSet", "MailboxCreate", "MailboxDelete",
@@ -86,9 +89,25 @@ local function status(ctx, mailbox)
   end
 end
 
+-- 2.3 calls script_init() and wants 0; 2.4 passes the lua_settings table and ignores the
+-- result.
+function script_init(settings)
+  if type(settings) == "table" and type(settings.pn_bridge_spool) == "string"
+      and settings.pn_bridge_spool ~= "" then
+    configured_spool = settings.pn_bridge_spool
+  end
+  return 0
+end
+
+local function spool_of(user)
+  if configured_spool ~= nil then return configured_spool end
+  local ok, spool = pcall(function() return user:plugin_getenv("pn_bridge_spool") end)
+  if ok and type(spool) == "string" and spool ~= "" then return spool end
+  return DEFAULT_SPOOL
+end
+
 function dovecot_lua_notify_begin_txn(user)
-  local spool = user:plugin_getenv("pn_bridge_spool")
-  if spool == nil or spool == "" then spool = DEFAULT_SPOOL end
+  local spool = spool_of(user)
   return {
     mail_user = user, spool = spool, events = {}, status = {},
     user = user.username, service = user.service, session = user.session_id,
