@@ -299,3 +299,47 @@ pub(crate) fn maildir_reader(root: Option<PathBuf>) -> impl Fn(&str, u32, u32) -
 pub(crate) fn env(settings: UserSettings) -> Arc<dyn PluginEnv> {
     Arc::new(BridgeEnv(settings))
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn the_bridge_drivers_replace_dovecots_driver_list() {
+        let mut settings = UserSettings::default();
+        for (k, v) in [
+            (
+                "push_notification_driver",
+                "lua:file=/etc/dovecot/pn-bridge.lua",
+            ),
+            ("push_notification_backend", "dlog"),
+            ("pn_bridge_driver", "ox:url=http://x/"),
+            ("pn_bridge_driver2", "dlog"),
+            ("other", "kept"),
+        ] {
+            settings.plugin.insert(k.to_owned(), v.to_owned());
+        }
+        let env = BridgeEnv(settings);
+        assert_eq!(
+            env.get("push_notification_driver").as_deref(),
+            Some("ox:url=http://x/")
+        );
+        assert_eq!(
+            env.get("push_notification_driver2").as_deref(),
+            Some("dlog")
+        );
+        assert_eq!(env.get("push_notification_driver3"), None);
+        assert_eq!(env.get("push_notification_backend"), None);
+        assert_eq!(env.get("other").as_deref(), Some("kept"));
+    }
+
+    #[test]
+    fn a_flag_change_is_replayed_from_flags_old_and_the_changes() {
+        let names = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        let old = flags(&names(&["\\Seen", "\\Recent"]));
+        assert_eq!(old, MailFlags::SEEN | MailFlags::RECENT);
+        let new = (old - flags(&names(&["\\Seen"]))) | flags(&names(&["\\Deleted"]));
+        assert_eq!(new, MailFlags::DELETED | MailFlags::RECENT);
+    }
+}

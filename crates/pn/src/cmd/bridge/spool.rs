@@ -117,7 +117,13 @@ pub(crate) struct Message {
 
 /// Parses one spool file; the error says what is wrong.
 pub(crate) fn parse(bytes: &[u8]) -> Result<SpoolTxn, String> {
-    let v: Value = serde_json::from_slice(bytes).map_err(|e| format!("not JSON: {e}"))?;
+    // Lua 5.3's utf8.len lets surrogates and over-long forms pass, which JSON refuses: such a
+    // string is read with U+FFFD rather than losing the whole transaction.
+    let v: Value = match std::str::from_utf8(bytes) {
+        Ok(text) => serde_json::from_str(text),
+        Err(_) => serde_json::from_str(&String::from_utf8_lossy(bytes)),
+    }
+    .map_err(|e| format!("not JSON: {e}"))?;
     let top = v.as_object().ok_or("not a JSON object")?;
     match top.get("v").and_then(Value::as_u64) {
         Some(1) => {}
@@ -293,6 +299,15 @@ mod tests {
         assert_eq!(t.events[0].message.as_ref().unwrap().from, b"\xffA");
         assert_eq!(t.events[0].message.as_ref().unwrap().tz, 60);
         assert_eq!(t.status["INBOX"].unseen, 1);
+    }
+
+    #[test]
+    fn a_surrogate_in_a_string_does_not_lose_the_transaction() {
+        let t = parse(
+            b"{\"v\":1,\"user\":\"a\",\"service\":\"imap\",\"events\":[{\"name\":\"MailboxCreate\",\"mailbox\":\"x\xed\xa0\x80\"}]}",
+        )
+        .unwrap();
+        assert_eq!(t.events[0].mailbox, "x\u{fffd}\u{fffd}\u{fffd}");
     }
 
     #[test]
