@@ -332,15 +332,13 @@ fn broken_spool_files_are_moved_aside_and_the_rest_is_replayed() {
     assert_eq!(std::fs::read_dir(spool.join("new")).unwrap().count(), 0);
 }
 
-#[test]
-fn ox_through_the_bridge_sends_what_dovecots_own_ox_sends() {
-    if skip() {
-        return;
-    }
-    let (port, rx) = util::http_receiver("200 OK");
+/// Dovecot with its own ox driver and pn-bridge.lua, the bridge with ox, ox enabled for
+/// alice through doveadm (so the bridge reads Dovecot's dictionary); `extra` goes into
+/// `plugin { }`.
+fn ox_setup(port: u16, extra: &str) -> bridge::Setup {
     let setup = bridge::start(&format!(
         "  push_notification_driver2 = ox:url=http://127.0.0.1:{port}/dovecot/notify\n\
-         \x20 pn_bridge_driver = ox:url=http://127.0.0.1:{port}/bridge/notify\n"
+         \x20 pn_bridge_driver = ox:url=http://127.0.0.1:{port}/bridge/notify\n{extra}"
     ));
     let set = setup.dovecot.doveadm(&[
         "mailbox",
@@ -358,19 +356,15 @@ fn ox_through_the_bridge_sends_what_dovecots_own_ox_sends() {
         "{}",
         String::from_utf8_lossy(&set.stderr)
     );
-    let mut names: Vec<_> = std::fs::read_dir(OX_DATA)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "eml"))
-        .collect();
-    names.sort();
-    assert_eq!(names.len(), 20);
-    for p in &names {
-        setup.lmtp(ALICE, &std::fs::read(p).unwrap());
-    }
-    let out = setup.bridge_once();
+    setup
+}
+
+/// The requests of Dovecot's ox and the bridge's, each sorted: (Content-Type, body).
+type OxRequests = Vec<(Option<String>, String)>;
+
+fn split_ox(requests: Vec<util::Request>) -> (OxRequests, OxRequests) {
     let (mut dovecot, mut bridge) = (Vec::new(), Vec::new());
-    for r in receive(&rx, 40) {
+    for r in requests {
         let content_type = r
             .headers
             .iter()
@@ -386,6 +380,28 @@ fn ox_through_the_bridge_sends_what_dovecots_own_ox_sends() {
     }
     dovecot.sort();
     bridge.sort();
+    (dovecot, bridge)
+}
+
+#[test]
+fn ox_through_the_bridge_sends_what_dovecots_own_ox_sends() {
+    if skip() {
+        return;
+    }
+    let (port, rx) = util::http_receiver("200 OK");
+    let setup = ox_setup(port, "");
+    let mut names: Vec<_> = std::fs::read_dir(OX_DATA)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "eml"))
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 20);
+    for p in &names {
+        setup.lmtp(ALICE, &std::fs::read(p).unwrap());
+    }
+    let out = setup.bridge_once();
+    let (dovecot, bridge) = split_ox(receive(&rx, 40));
     assert_eq!(dovecot.len(), 20);
     assert_eq!(
         bridge,
@@ -393,4 +409,28 @@ fn ox_through_the_bridge_sends_what_dovecots_own_ox_sends() {
         "bridge stderr:\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+#[test]
+fn without_status_in_dovecot_the_bridge_reads_it_from_the_maildir() {
+    if skip() {
+        return;
+    }
+    let (port, rx) = util::http_receiver("200 OK");
+    let setup = ox_setup(port, "  pn_bridge_status = no\n");
+    for n in ["1", "2", "3"] {
+        setup.lmtp(ALICE, &mail(n));
+        // No status was read inside Dovecot's delivery.
+        for e in std::fs::read_dir(setup.spool.join("new")).unwrap() {
+            let v: Value =
+                serde_json::from_slice(&std::fs::read(e.unwrap().path()).unwrap()).unwrap();
+            assert_eq!(v["status"], serde_json::json!([]));
+        }
+        // Replayed at once, the Maildir's status is the one after this delivery.
+        setup.bridge_once();
+    }
+    let (dovecot, bridge) = split_ox(receive(&rx, 6));
+    assert_eq!(dovecot.len(), 3);
+    assert!(bridge.iter().any(|(_, b)| b.ends_with(",\"unseen\":3}")));
+    assert_eq!(bridge, dovecot);
 }

@@ -226,8 +226,14 @@ impl Bridge<'_> {
             .and_then(|b| b.store_for(&record))
             .map_err(|e| e.to_string());
         let ids = self.session.mail_ids(&record).ok();
+        let maildir = self
+            .session
+            .maildir_root(&record)
+            .ok()
+            .map(pn_store::Maildir::open);
         let host = replay::BridgeHost {
             status: txn.status.clone(),
+            maildir: maildir.clone(),
             metadata,
         };
         let pn = PushNotifications::new(
@@ -245,7 +251,7 @@ impl Bridge<'_> {
             raw_autocreated: false,
         };
         let push = pn.user(info, replay::env(settings));
-        let reader = replay::maildir_reader(self.session.maildir_root(&record).ok());
+        let reader = replay::maildir_reader(maildir);
         replay::replay(&push, &txn, &reader);
         push.deinit();
         Ok(())

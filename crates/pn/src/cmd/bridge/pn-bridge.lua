@@ -15,6 +15,9 @@
 local DEFAULT_SPOOL = "@PN_BRIDGE_SPOOL@"
 -- Set by 2.4's script_init(lua_settings).
 local configured_spool = nil
+-- `pn_bridge_status = no` leaves the mailbox status out of Dovecot's delivery path; pn bridge
+-- then reads it from the Maildir when it replays (see docs/bridge.md). nil: not read yet.
+local read_status = nil
 
 local EVENTS = {
   "FlagsClear", "FlagsSet", "MailboxCreate", "MailboxDelete",
@@ -92,25 +95,38 @@ end
 -- 2.3 calls script_init() and wants 0; 2.4 passes the lua_settings table and ignores the
 -- result.
 function script_init(settings)
-  if type(settings) == "table" and type(settings.pn_bridge_spool) == "string"
-      and settings.pn_bridge_spool ~= "" then
-    configured_spool = settings.pn_bridge_spool
+  if type(settings) == "table" then
+    if type(settings.pn_bridge_spool) == "string" and settings.pn_bridge_spool ~= "" then
+      configured_spool = settings.pn_bridge_spool
+    end
+    if settings.pn_bridge_status ~= nil then
+      read_status = settings.pn_bridge_status ~= "no"
+    end
   end
   return 0
 end
 
+local function setting(user, key)
+  local ok, v = pcall(function() return user:plugin_getenv(key) end)
+  if ok and type(v) == "string" and v ~= "" then return v end
+  return nil
+end
+
 local function spool_of(user)
-  if configured_spool ~= nil then return configured_spool end
-  local ok, spool = pcall(function() return user:plugin_getenv("pn_bridge_spool") end)
-  if ok and type(spool) == "string" and spool ~= "" then return spool end
-  return DEFAULT_SPOOL
+  if configured_spool == nil then
+    configured_spool = setting(user, "pn_bridge_spool") or DEFAULT_SPOOL
+  end
+  if read_status == nil then
+    read_status = setting(user, "pn_bridge_status") ~= "no"
+  end
+  return configured_spool
 end
 
 function dovecot_lua_notify_begin_txn(user)
   local spool = spool_of(user)
   return {
     mail_user = user, spool = spool, events = {}, status = {},
-    user = user.username, service = user.service, session = user.session_id,
+    user = user.username, service = user.service, session = user.session_id or "",
   }
 end
 
@@ -122,7 +138,7 @@ for _, name in ipairs(EVENTS) do
     ctx.events[#ctx.events + 1] = event
     -- `unseen` (ox, webhook) and MailboxCreate's UIDVALIDITY come from the mailbox
     -- status, read once per mailbox after the commit, as Dovecot's own drivers read it.
-    if event.uid ~= nil or name == "MailboxCreate" then
+    if read_status and (event.uid ~= nil or name == "MailboxCreate") then
       status(ctx, event.mailbox)
     end
   end

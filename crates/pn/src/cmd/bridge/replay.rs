@@ -6,7 +6,6 @@
 //! exactly as pn-core derives them for its own store.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use pn_config::{Location, UserSettings};
@@ -20,9 +19,10 @@ use pn_metadata::{MetadataStore, Target};
 use super::spool::{Event, Message, SpoolTxn};
 
 /// Answers the drivers for one spooled transaction: status from what the script read after
-/// the commit, METADATA from Dovecot's own dictionary.
+/// the commit (else from the Maildir now), METADATA from Dovecot's own dictionary.
 pub(crate) struct BridgeHost {
     pub(crate) status: HashMap<String, MailboxStatus>,
+    pub(crate) maildir: Option<pn_store::Maildir>,
     pub(crate) metadata: Result<MetadataStore, String>,
 }
 
@@ -44,10 +44,16 @@ fn target(mailbox: &str) -> Target<'_> {
 
 impl MailboxHost for BridgeHost {
     fn status(&self, _user: &UserInfo, mailbox: &str) -> Result<MailboxStatus, HostError> {
-        self.status
-            .get(mailbox)
-            .copied()
-            .ok_or_else(|| HostError::new(format!("pn-bridge.lua read no status of {mailbox}")))
+        if let Some(s) = self.status.get(mailbox) {
+            return Ok(*s);
+        }
+        // `pn_bridge_status = no`, or the script's lookup failed: the status as it is now.
+        match &self.maildir {
+            Some(m) => m.status(mailbox).map_err(|e| HostError::new(e.to_string())),
+            None => Err(HostError::new(format!(
+                "pn-bridge.lua read no status of {mailbox}"
+            ))),
+        }
     }
 
     fn attribute_get(
@@ -282,9 +288,10 @@ fn mail_txn(push: &PushUser, events: &[Event], raw: &RawReader<'_>) {
     });
 }
 
-/// Where a user's Maildir is, for [`RawReader`].
-pub(crate) fn maildir_reader(root: Option<PathBuf>) -> impl Fn(&str, u32, u32) -> Option<Vec<u8>> {
-    let store = root.map(pn_store::Maildir::open);
+/// Reads messages from the user's Maildir, for [`RawReader`].
+pub(crate) fn maildir_reader(
+    store: Option<pn_store::Maildir>,
+) -> impl Fn(&str, u32, u32) -> Option<Vec<u8>> {
     move |mailbox, uid_validity, uid| {
         let store = store.as_ref()?;
         // A recreated mailbox reuses the name with a new UIDVALIDITY: not the same message.
