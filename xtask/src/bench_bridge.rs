@@ -1,7 +1,8 @@
 //! `cargo xtask bench bridge`: Dovecot 2.3's LMTP deliveries per second with pn-bridge.lua
-//! as its Lua push driver, against the same Dovecot with no push plugin at all.
+//! as its Lua push driver (`bridge`; and `bridge-nostatus`, with `pn_bridge_status = no`),
+//! against the same Dovecot with no push plugin at all (`none`).
 //!
-//! Two Dovecot instances run at once with the same setup (`bench lmtp`'s users, Maildir,
+//! The Dovecot instances run at once with the same setup (`bench lmtp`'s users, Maildir,
 //! Dovecot's default `mail_fsync`); runs alternate between them round after round, so a slow
 //! spell of the machine hits both alike. The script is read from the source tree
 //! (`crates/pn/src/cmd/bridge/pn-bridge.lua`, what `pn bridge print-script` prints). `pn
@@ -61,22 +62,21 @@ pub(crate) fn run() -> anyhow::Result<()> {
     result
 }
 
+const SERVERS: [&str; 3] = ["none", "bridge", "bridge-nostatus"];
+
 fn measure(base: &Path, script: &str, seconds: u64, rounds: u64) -> anyhow::Result<()> {
-    let spool = base.join("spool");
     let mut servers = Vec::new();
-    for name in ["none", "bridge"] {
-        let (server, address) = start(&base.join(name), name == "bridge", script, &spool)?;
+    for name in SERVERS {
+        let (server, address) = start(&base.join(name), name, script)?;
         servers.push((name, address, server));
     }
     let mut results: Vec<(&str, usize, Vec<f64>)> = Vec::new();
-    let mut delivered_bridge = 0;
+    let mut delivered = [0; SERVERS.len()];
     for clients in CLIENTS {
         for round in 0..rounds {
-            for (name, address, _) in &servers {
+            for (i, (name, address, _)) in servers.iter().enumerate() {
                 let (rate, n) = load(address, clients, seconds, &format!("{name}-{round}"))?;
-                if *name == "bridge" {
-                    delivered_bridge += n + clients;
-                }
+                delivered[i] += n + clients;
                 match results
                     .iter_mut()
                     .find(|(n, c, _)| n == name && *c == clients)
@@ -88,10 +88,10 @@ fn measure(base: &Path, script: &str, seconds: u64, rounds: u64) -> anyhow::Resu
         }
     }
     drop(servers);
-    let spooled = std::fs::read_dir(spool.join("new"))?.count();
     println!("\nDovecot LMTP deliveries/s, {rounds} rounds of {seconds} s, interleaved");
     println!(
-        "none: no push plugin; bridge: notify push_notification mail_lua push_notification_lua + pn-bridge.lua"
+        "none: no push plugin; bridge: notify push_notification mail_lua \
+         push_notification_lua + pn-bridge.lua; bridge-nostatus: with pn_bridge_status = no"
     );
     for (name, clients, rates) in &results {
         let listed: Vec<String> = rates.iter().map(|r| format!("{r:.1}")).collect();
@@ -109,30 +109,40 @@ fn measure(base: &Path, script: &str, seconds: u64, rounds: u64) -> anyhow::Resu
                 .map(|(_, _, r)| r.clone())
                 .unwrap_or_default()
         };
-        let ratios: Vec<f64> = rates("bridge")
-            .iter()
-            .zip(rates("none"))
-            .map(|(b, n)| b / n.max(f64::MIN_POSITIVE))
-            .collect();
-        let listed: Vec<String> = ratios.iter().map(|r| format!("{r:.2}")).collect();
+        for bridge in ["bridge", "bridge-nostatus"] {
+            let ratios: Vec<f64> = rates(bridge)
+                .iter()
+                .zip(rates("none"))
+                .map(|(b, n)| b / n.max(f64::MIN_POSITIVE))
+                .collect();
+            let listed: Vec<String> = ratios.iter().map(|r| format!("{r:.2}")).collect();
+            println!(
+                "ratio {bridge}/none, {clients} client(s): {:.2}x median (rounds: {})",
+                median(ratios.iter().copied()),
+                listed.join(" ")
+            );
+        }
+    }
+    for (i, name) in SERVERS.iter().enumerate().skip(1) {
+        let spooled = std::fs::read_dir(base.join(name).join("spool/new"))?.count();
         println!(
-            "ratio bridge/none, {clients} client(s): {:.2}x median (rounds: {})",
-            median(ratios.iter().copied()),
-            listed.join(" ")
+            "{name}: {spooled} transactions spooled for {} deliveries (warm-up included; \
+             the first delivery to a user also creates its INBOX)",
+            delivered[i]
         );
     }
-    println!("spooled transactions: {spooled} of {delivered_bridge} deliveries (warm-up included)");
     Ok(())
 }
 
-/// Starts one Dovecot; with `bridge`, the Lua push driver runs the script spooling to `spool`.
-fn start(dir: &Path, bridge: bool, script: &str, spool: &Path) -> anyhow::Result<(Server, String)> {
+/// Starts one Dovecot of [`SERVERS`]; the bridge ones run the script, spooling to `dir/spool`.
+fn start(dir: &Path, name: &str, script: &str) -> anyhow::Result<(Server, String)> {
+    let spool = &dir.join("spool");
     let (users, ids) = setup(dir, true)?;
     let (uid, gid) = ids.context("ids of nobody")?;
     for d in ["run", "state"] {
         std::fs::create_dir_all(dir.join(d))?;
     }
-    let plugins = if bridge {
+    let plugins = if name != "none" {
         for d in ["tmp", "new"] {
             std::fs::create_dir_all(spool.join(d))?;
         }
@@ -151,8 +161,13 @@ fn start(dir: &Path, bridge: bool, script: &str, spool: &Path) -> anyhow::Result
         )?;
         format!(
             "protocol lmtp {{\n  mail_plugins = $mail_plugins notify push_notification mail_lua push_notification_lua\n}}\n\
-             plugin {{\n  push_notification_driver = lua:file={}\n}}\n",
-            file.display()
+             plugin {{\n  push_notification_driver = lua:file={}\n  pn_bridge_status = {}\n}}\n",
+            file.display(),
+            if name == "bridge-nostatus" {
+                "no"
+            } else {
+                "yes"
+            }
         )
     } else {
         String::new()
