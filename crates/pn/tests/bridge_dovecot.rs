@@ -281,6 +281,13 @@ fn broken_spool_files_are_moved_aside_and_the_rest_is_replayed() {
     for (name, text) in files {
         std::fs::write(spool.join("new").join(name), text).unwrap();
     }
+    // A Dovecot killed mid-write leaves its file in tmp/; a fresh one may still be written.
+    std::fs::create_dir_all(spool.join("tmp")).unwrap();
+    let dead = std::fs::File::create(spool.join("tmp").join("0.dead-writer")).unwrap();
+    dead.set_modified(std::time::SystemTime::now() - Duration::from_secs(3600))
+        .unwrap();
+    drop(dead);
+    std::fs::write(spool.join("tmp").join("9.being-written"), "{").unwrap();
     let uid = sb.uid.to_string();
     let gid = sb.gid.to_string();
     let out = sb.pn(
@@ -311,6 +318,7 @@ fn broken_spool_files_are_moved_aside_and_the_rest_is_replayed() {
     assert_eq!(
         bad,
         [
+            "0.dead-writer",
             "1.truncated.json",
             "3.garbage.json",
             "4.unknown-user.json",
@@ -318,6 +326,10 @@ fn broken_spool_files_are_moved_aside_and_the_rest_is_replayed() {
         ]
     );
     for (name, why) in [
+        (
+            "0.dead-writer",
+            "left incomplete by a writer that died mid-write",
+        ),
         ("1.truncated.json", "not JSON"),
         ("3.garbage.json", "not JSON"),
         ("4.unknown-user.json", "unknown user nobody@example.com"),
@@ -325,11 +337,12 @@ fn broken_spool_files_are_moved_aside_and_the_rest_is_replayed() {
     ] {
         assert!(
             err.lines()
-                .any(|l| l.contains(&format!("new/{name}: {why}")) && l.contains("moved to")),
+                .any(|l| l.contains(&format!("/{name}: {why}")) && l.contains("moved to")),
             "{name}: {err}"
         );
     }
     assert_eq!(std::fs::read_dir(spool.join("new")).unwrap().count(), 0);
+    assert!(spool.join("tmp").join("9.being-written").exists());
 }
 
 /// Dovecot with its own ox driver and pn-bridge.lua, the bridge with ox, ox enabled for

@@ -33,6 +33,8 @@ const SCRIPT: &str = include_str!("bridge/pn-bridge.lua");
 const DEFAULT_SPOOL: &str = "/var/spool/pn-bridge";
 /// How often `new/` is listed when it was empty.
 const POLL: Duration = Duration::from_millis(100);
+/// A file this old in `tmp/` was left by a writer that died mid-write.
+const ABANDONED: Duration = Duration::from_secs(60);
 
 /// Arguments of `pn bridge`.
 #[derive(Debug, Args)]
@@ -158,6 +160,19 @@ struct Bridge<'a> {
 impl Bridge<'_> {
     /// Replays every pending file once; returns how many were handled.
     fn pass(&self, spool: &spool::Spool, stop: &AtomicBool) -> usize {
+        for entry in spool.abandoned(ABANDONED).unwrap_or_default() {
+            match spool.set_aside(&entry) {
+                Ok(to) => tracing::error!(
+                    "pn bridge: {}: left incomplete by a writer that died mid-write; moved to {}",
+                    entry.path.display(),
+                    to.display()
+                ),
+                Err(e) => tracing::error!(
+                    "pn bridge: {}: left incomplete; cannot move it aside: {e}",
+                    entry.path.display()
+                ),
+            }
+        }
         let entries = match spool.pending() {
             Ok(e) => e,
             Err(e) => {

@@ -64,6 +64,31 @@ impl Spool {
         Ok(out)
     }
 
+    /// Files in `tmp/` untouched for `age`: a writer (a Dovecot process) died before it
+    /// renamed them. The script writes a file in well under a second, so a minute-old one is
+    /// never going to be completed.
+    pub(crate) fn abandoned(&self, age: std::time::Duration) -> std::io::Result<Vec<Entry>> {
+        let now = std::time::SystemTime::now();
+        let mut out = Vec::new();
+        for e in std::fs::read_dir(self.root.join("tmp"))? {
+            let e = e?;
+            let Ok(meta) = e.metadata() else { continue };
+            let old = meta
+                .modified()
+                .ok()
+                .and_then(|m| now.duration_since(m).ok())
+                .is_some_and(|d| d >= age);
+            if meta.is_file() && old {
+                out.push(Entry {
+                    path: e.path(),
+                    mtime: 0,
+                    name: e.file_name().to_string_lossy().into_owned(),
+                });
+            }
+        }
+        Ok(out)
+    }
+
     /// Moves an unreadable entry to `bad/`, where it stays for inspection.
     pub(crate) fn set_aside(&self, entry: &Entry) -> std::io::Result<PathBuf> {
         let to = self.root.join("bad").join(&entry.name);
