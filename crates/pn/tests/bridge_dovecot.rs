@@ -8,6 +8,8 @@
 //!   proves nothing);
 //! - the ox requests through the bridge equal Dovecot's own ox driver's, byte for byte, for
 //!   the 20 golden messages (`tests/data/ox`);
+//! - with `pn_bridge_status = no` the bridge reads `unseen` from the Maildir, and METADATA set
+//!   or removed over IMAP (SETMETADATA) enables or disables ox in the bridge as in Dovecot;
 //! - a bridge stopped during 100 deliveries and started again sends all 100;
 //! - broken spool files are moved aside with a log line and do not stop the bridge.
 //!
@@ -345,14 +347,21 @@ fn broken_spool_files_are_moved_aside_and_the_rest_is_replayed() {
     assert!(spool.join("tmp").join("9.being-written").exists());
 }
 
-/// Dovecot with its own ox driver and pn-bridge.lua, the bridge with ox, ox enabled for
-/// alice through doveadm (so the bridge reads Dovecot's dictionary); `extra` goes into
+const OX_KEY: &str = "/private/vendor/vendor.dovecot/http-notify";
+
+/// Dovecot with its own ox driver and pn-bridge.lua, the bridge with ox; `extra` goes into
 /// `plugin { }`.
-fn ox_setup(port: u16, extra: &str) -> bridge::Setup {
-    let setup = bridge::start(&format!(
+fn ox_dovecot(port: u16, extra: &str) -> bridge::Setup {
+    bridge::start(&format!(
         "  push_notification_driver2 = ox:url=http://127.0.0.1:{port}/dovecot/notify\n\
          \x20 pn_bridge_driver = ox:url=http://127.0.0.1:{port}/bridge/notify\n{extra}"
-    ));
+    ))
+}
+
+/// [`ox_dovecot`] with ox enabled for alice through doveadm (so the bridge reads Dovecot's
+/// dictionary).
+fn ox_setup(port: u16, extra: &str) -> bridge::Setup {
+    let setup = ox_dovecot(port, extra);
     let set = setup.dovecot.doveadm(&[
         "mailbox",
         "metadata",
@@ -361,7 +370,7 @@ fn ox_setup(port: u16, extra: &str) -> bridge::Setup {
         ALICE,
         "-s",
         "",
-        "/private/vendor/vendor.dovecot/http-notify",
+        OX_KEY,
         "user=11@3",
     ]);
     assert!(
@@ -430,7 +439,10 @@ fn without_status_in_dovecot_the_bridge_reads_it_from_the_maildir() {
         return;
     }
     let (port, rx) = util::http_receiver("200 OK");
-    let setup = ox_setup(port, "  pn_bridge_status = no\n");
+    let setup = ox_dovecot(port, "  pn_bridge_status = no\n");
+    // Enabled over IMAP, as OX's App Suite does it.
+    let mut imap = setup.imap();
+    imap.ok(&format!("SETMETADATA \"\" ({OX_KEY} \"user=11@3\")"));
     for n in ["1", "2", "3"] {
         setup.lmtp(ALICE, &mail(n));
         // No status was read inside Dovecot's delivery.
@@ -446,4 +458,9 @@ fn without_status_in_dovecot_the_bridge_reads_it_from_the_maildir() {
     assert_eq!(dovecot.len(), 3);
     assert!(bridge.iter().any(|(_, b)| b.ends_with(",\"unseen\":3}")));
     assert_eq!(bridge, dovecot);
+    // Disabled over IMAP: neither Dovecot nor the bridge sends.
+    imap.ok(&format!("SETMETADATA \"\" ({OX_KEY} NIL)"));
+    setup.lmtp(ALICE, &mail("4"));
+    setup.bridge_once();
+    assert!(rx.recv_timeout(Duration::from_millis(500)).is_err());
 }
