@@ -121,15 +121,18 @@ impl PluginEnv for BridgeEnv {
 /// MessageNew / MessageAppend fields: parsed from the message in the Maildir when it is still
 /// there (raw Subject included, which Dovecot's Lua API does not give), else taken from what
 /// the script spooled.
+///
+/// The Maildir is only read when a driver asked for message fields (pn-core calls `fill` once
+/// per saved message, with the union of what the drivers subscribed to).
 pub(crate) struct SpoolSource<'a> {
-    pub(crate) raw: Option<Vec<u8>>,
+    pub(crate) raw: &'a dyn Fn() -> Option<Vec<u8>>,
     pub(crate) spooled: &'a Message,
 }
 
 impl MessageSource for SpoolSource<'_> {
     fn fill(&self, wanted: MessageFields, data: &mut MessageData) {
-        if let Some(raw) = &self.raw {
-            pn_message::RawMessage::new(raw).fill(wanted, data);
+        if let Some(raw) = (self.raw)() {
+            pn_message::RawMessage::new(&raw).fill(wanted, data);
             return;
         }
         let m = self.spooled;
@@ -249,8 +252,9 @@ fn mail_txn(push: &PushUser, events: &[Event], raw: &RawReader<'_>) {
     for t in &touched {
         if let Some(e) = t.save {
             let spooled = e.message.as_ref().unwrap_or(&no_message);
+            let read = || raw(&e.mailbox, e.uid_validity, e.uid);
             let source = SpoolSource {
-                raw: raw(&e.mailbox, e.uid_validity, e.uid),
+                raw: &read,
                 spooled,
             };
             txn.save(&Save {
