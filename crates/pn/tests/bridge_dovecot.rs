@@ -464,3 +464,34 @@ fn without_status_in_dovecot_the_bridge_reads_it_from_the_maildir() {
     setup.bridge_once();
     assert!(rx.recv_timeout(Duration::from_millis(500)).is_err());
 }
+
+#[test]
+fn print_script_writes_the_lua_script_with_the_spool() {
+    let out = bridge::pn(
+        None,
+        &["bridge", "print-script", "--spool", "/srv/spool dir"],
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let script = String::from_utf8(out.stdout).unwrap();
+    assert!(script.contains("local DEFAULT_SPOOL = \"/srv/spool dir\"\n"));
+    assert!(!script.contains("@PN_BRIDGE_SPOOL@"));
+    for f in [
+        "function dovecot_lua_notify_begin_txn(user)",
+        "function dovecot_lua_notify_end_txn(ctx, success)",
+        "function script_init(settings)",
+    ] {
+        assert!(script.contains(f), "{f}");
+    }
+    let odd = bridge::pn(None, &["bridge", "print-script", "--spool", "/a\"b\\c"]);
+    assert!(
+        String::from_utf8(odd.stdout)
+            .unwrap()
+            .contains(r#"local DEFAULT_SPOOL = "/a\"b\\c""#)
+    );
+    let default = bridge::pn(None, &["bridge", "print-script"]);
+    assert!(
+        String::from_utf8(default.stdout)
+            .unwrap()
+            .contains("local DEFAULT_SPOOL = \"/var/spool/pn-bridge\"\n")
+    );
+}

@@ -73,7 +73,12 @@ pub(crate) fn run(cli: &Cli, args: &BridgeArgs) -> Result<ExitCode, Failure> {
                 .display()
                 .to_string();
             let mut out = std::io::stdout().lock();
-            out.write_all(SCRIPT.replace("@PN_BRIDGE_SPOOL@", &spool).as_bytes())
+            // The path lands inside a Lua string literal.
+            let quoted = spool
+                .replace('\\', "\\\\")
+                .replace('"', "\\\"")
+                .replace('\n', "\\n");
+            out.write_all(SCRIPT.replace("@PN_BRIDGE_SPOOL@", &quoted).as_bytes())
                 .and_then(|()| out.flush())
                 .map_err(|e| Failure::new(EX_TEMPFAIL, format!("pn bridge: {e}")))?;
             Ok(ExitCode::SUCCESS)
