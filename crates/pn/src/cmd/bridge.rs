@@ -125,7 +125,8 @@ fn serve(cli: &Cli, spool: Option<&Path>, once: bool) -> Result<ExitCode, Failur
         .build()
         .map_err(fatal)?;
     let stop = Arc::new(AtomicBool::new(false));
-    if !once {
+    // Also with --once: a signal ends the pass, and what was handed over is still sent.
+    {
         let stop = Arc::clone(&stop);
         runtime.spawn(async move {
             signal().await;
