@@ -213,7 +213,7 @@ fn measure(
     Ok(())
 }
 
-fn median(values: impl Iterator<Item = f64>) -> f64 {
+pub(crate) fn median(values: impl Iterator<Item = f64>) -> f64 {
     let mut v: Vec<f64> = values.collect();
     v.sort_by(f64::total_cmp);
     match v.len() {
@@ -232,7 +232,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 /// A server process, stopped on drop (Dovecot through `doveadm stop`).
-struct Server(Child, Option<PathBuf>);
+pub(crate) struct Server(pub(crate) Child, pub(crate) Option<PathBuf>);
 
 impl Drop for Server {
     fn drop(&mut self) {
@@ -309,12 +309,12 @@ fn id(flag: &str) -> anyhow::Result<u32> {
     Ok(String::from_utf8(out.stdout)?.trim().parse()?)
 }
 
-fn user(i: usize) -> String {
+pub(crate) fn user(i: usize) -> String {
     format!("user{i}@example.com")
 }
 
 /// Users `user0…` with homes under `dir/home`, owned by nobody when root.
-fn setup(dir: &Path, root_user: bool) -> anyhow::Result<(PathBuf, Option<(u32, u32)>)> {
+pub(crate) fn setup(dir: &Path, root_user: bool) -> anyhow::Result<(PathBuf, Option<(u32, u32)>)> {
     let ids = if root_user {
         Some((id("-u")?, id("-g")?))
     } else {
@@ -551,13 +551,13 @@ fn load(
 }
 
 /// A raw LMTP client connection.
-struct Session {
+pub(crate) struct Session {
     reader: BufReader<TcpStream>,
     writer: TcpStream,
 }
 
 impl Session {
-    fn connect(address: &str) -> anyhow::Result<Session> {
+    pub(crate) fn connect(address: &str) -> anyhow::Result<Session> {
         let stream = TcpStream::connect(address)?;
         stream.set_nodelay(true)?;
         stream.set_read_timeout(Some(Duration::from_secs(60)))?;
@@ -585,7 +585,7 @@ impl Session {
     }
 
     /// Delivers one message; returns when DATA's end was written.
-    fn deliver(&mut self, rcpt: &str, subject: &str) -> anyhow::Result<Instant> {
+    pub(crate) fn deliver(&mut self, rcpt: &str, subject: &str) -> anyhow::Result<Instant> {
         let envelope = format!("MAIL FROM:<bench@example.org>\r\nRCPT TO:<{rcpt}>\r\nDATA\r\n");
         self.writer.write_all(envelope.as_bytes())?;
         for _ in 0..3 {

@@ -4,12 +4,14 @@
 //! - `bench [ARGS…]`: the criterion benchmarks, then a summary with ratios against each
 //!   group's baseline measured in the same run.
 //! - `bench lmtp`: deliveries per second and latency of `pn lmtp` against Dovecot's LMTP.
+//! - `bench bridge`: Dovecot's LMTP deliveries/s with pn-bridge.lua against no push plugin.
 //! - `dist`: man pages and shell completions in `target/dist/`.
 //! - `deb [--check]`: a Debian package (binary, man pages, completions, systemd units,
 //!   `/etc/pn/pn.conf`); `--check` installs, runs and removes it.
 //! - `debian-config`: Debian's packaged dovecot.conf tree must pass `pn config check`.
 
 mod bench;
+mod bench_bridge;
 mod bench_lmtp;
 mod ci;
 mod debian_config;
@@ -23,6 +25,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci::run(),
         Some("bench") if args.get(1).is_some_and(|a| a == "lmtp") => bench_lmtp::run(),
+        Some("bench") if args.get(1).is_some_and(|a| a == "bridge") => bench_bridge::run(),
         Some("bench") => bench::run(&args[1..]),
         Some("debian-config") => debian_config::run(),
         Some("dist") => dist::dist(),
@@ -48,7 +51,7 @@ fn usage() {
     #[allow(clippy::print_stderr)]
     {
         eprintln!(
-            "usage: cargo xtask <ci | bench [cargo bench args…] [-- criterion args…] | bench lmtp | dist | deb [--check] | debian-config>"
+            "usage: cargo xtask <ci | bench [cargo bench args…] [-- criterion args…] | bench lmtp | bench bridge | dist | deb [--check] | debian-config>"
         );
     }
 }

@@ -80,6 +80,8 @@ pub(crate) enum Command {
     Lmtp(cmd::lmtp::LmtpArgs),
     /// Web Push tools (`pn webpush keygen`: VAPID keys for the webpush driver).
     Webpush(cmd::webpush::WebpushArgs),
+    /// Bridge a live Dovecot to pn's drivers through a spool (docs/bridge.md).
+    Bridge(cmd::bridge::BridgeArgs),
     /// Print a shell completion script (bash, zsh, fish).
     Completions(cmd::generate::CompletionsArgs),
     /// Write the man pages into a directory (used by packaging).
@@ -136,7 +138,10 @@ fn push_down_formatter(cli: &mut Cli) -> Result<(), String> {
         }
         Command::Lmtp(_) => return unsupported("lmtp"),
         Command::Config(_) => return unsupported("config"),
-        Command::Completions(_) | Command::GenerateMan(_) | Command::Webpush(_) => {
+        Command::Completions(_)
+        | Command::GenerateMan(_)
+        | Command::Webpush(_)
+        | Command::Bridge(_) => {
             return unsupported("this command");
         }
     }
@@ -194,6 +199,7 @@ fn main() -> ExitCode {
         Command::Expunge(args) => cmd::expunge::run(&cli, args),
         Command::Lmtp(args) => cmd::lmtp::run(&cli, args),
         Command::Webpush(args) => cmd::webpush::run(args),
+        Command::Bridge(args) => cmd::bridge::run(&cli, args),
         Command::Completions(args) => cmd::generate::completions(args),
         Command::GenerateMan(args) => cmd::generate::man(args),
     };

@@ -100,6 +100,14 @@ impl Session {
         text(&self.settings, key)
     }
 
+    /// A `plugin { }` setting's value, `None` when unset.
+    pub(crate) fn plugin_setting(&self, key: &str) -> Option<String> {
+        self.settings
+            .get_path(&pn_config::SettingPath::in_section("plugin", key))
+            .map(|s| s.value.to_string())
+            .filter(|v| !v.is_empty())
+    }
+
     /// The listeners of `service NAME { inet_listener … { address port } unix_listener PATH
     /// { } }` as `HOST:PORT` / `unix:PATH` (a port of 0 or none disables an inet listener;
     /// `address` defaults to 127.0.0.1 — pn listens on loopback unless told otherwise).
@@ -252,16 +260,8 @@ impl Session {
         let ids = privileges::mail_ids(&record, &self.settings).map_err(|e| e.to_string())?;
         privileges::switch_to(ids).map_err(|e| e.to_string())?;
 
-        let mail_location = self
-            .setting("mail_location")
-            .unwrap_or_else(|| "maildir:~/Maildir".to_owned());
-        let expanded = record
-            .mail_location(&mail_location)
-            .map_err(|e| e.to_string())?;
-        let location =
-            MailLocation::parse(&expanded, record.home.as_deref()).map_err(|e| e.to_string())?;
         let store = Maildir::with_options(
-            location.root.clone(),
+            self.maildir_root(&record)?,
             StoreOptions {
                 sources: Arc::new(message_source as SourceFn),
                 status_cache: Some(Arc::clone(&self.status_cache)),
@@ -328,12 +328,29 @@ impl Session {
             );
             return Ok(Arc::new(UserPlugin(UserSettings::default())));
         }
+        Ok(Arc::new(UserPlugin(self.user_settings(record)?)))
+    }
+
+    /// The user's settings with `%` variables expanded, whether or not `mail_plugins` loads
+    /// `push_notification` for this protocol.
+    pub(crate) fn user_settings(&self, record: &UserRecord) -> Result<UserSettings, String> {
         let vars = record.vars().with_service(self.protocol);
-        let settings = self
-            .config
+        self.config
             .user_settings(self.protocol, &vars)
+            .map_err(|e| e.to_string())
+    }
+
+    /// The root of the user's Maildir (`mail_location`, default `maildir:~/Maildir`).
+    pub(crate) fn maildir_root(&self, record: &UserRecord) -> Result<PathBuf, String> {
+        let mail_location = self
+            .setting("mail_location")
+            .unwrap_or_else(|| "maildir:~/Maildir".to_owned());
+        let expanded = record
+            .mail_location(&mail_location)
             .map_err(|e| e.to_string())?;
-        Ok(Arc::new(UserPlugin(settings)))
+        MailLocation::parse(&expanded, record.home.as_deref())
+            .map(|l| l.root)
+            .map_err(|e| e.to_string())
     }
 }
 

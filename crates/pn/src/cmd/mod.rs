@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub(crate) mod bridge;
 pub(crate) mod config;
 pub(crate) mod deliver;
 pub(crate) mod expunge;
