@@ -1,0 +1,664 @@
+//! The SQLite database: one file in WAL mode with `synchronous = FULL`, so a committed
+//! transaction is on disk (the WAL is fsync'd at commit) and many processes — `pn lmtp`, one
+//! `pn deliver` per message, `pn dispatch`, `pn queue` — share it through SQLite's own
+//! locking.
+//!
+//! Tables: `items` (one row per notification, queued or dead letter), `queues` (one row per
+//! ordering key — user and endpoint — with the time its head may next be sent and the
+//! process holding it), `endpoints` (failure counts, when failing started, disabled).
+
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use pn_core::{OutboxItem, Payload};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+use crate::OutboxStoreError;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS items(
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  event_id TEXT NOT NULL,
+  key TEXT NOT NULL,
+  user TEXT NOT NULL,
+  driver TEXT NOT NULL,
+  endpoint TEXT NOT NULL,
+  created_ms INTEGER NOT NULL,
+  failures INTEGER NOT NULL DEFAULT 0,
+  last_error TEXT,
+  dead_ms INTEGER,
+  body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS items_key ON items(key, id) WHERE dead_ms IS NULL;
+CREATE INDEX IF NOT EXISTS items_event ON items(event_id);
+CREATE TABLE IF NOT EXISTS queues(
+  key TEXT PRIMARY KEY,
+  endpoint TEXT NOT NULL,
+  next_due_ms INTEGER NOT NULL,
+  owner INTEGER
+);
+CREATE INDEX IF NOT EXISTS queues_due ON queues(next_due_ms);
+CREATE INDEX IF NOT EXISTS queues_endpoint ON queues(endpoint);
+CREATE TABLE IF NOT EXISTS endpoints(
+  endpoint TEXT PRIMARY KEY,
+  failures INTEGER NOT NULL DEFAULT 0,
+  failing_since_ms INTEGER,
+  disabled_ms INTEGER,
+  last_error TEXT
+);
+";
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+fn ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// The endpoint an item goes to: the URL's origin without credentials (`scheme://host:port`),
+/// which is what fails or recovers as a whole.
+pub fn endpoint_of(item: &OutboxItem) -> String {
+    match &item.payload {
+        Payload::Http(req) => match pn_dispatch::wire::Target::parse(&req.url) {
+            Some(t) => t.origin(),
+            None => "invalid-url".to_owned(),
+        },
+    }
+}
+
+/// Notifications of one user to one endpoint go out in event order: they share a key.
+pub fn key_of(item: &OutboxItem, endpoint: &str) -> String {
+    format!("{}\u{1f}{endpoint}", item.user)
+}
+
+/// One open connection.
+pub struct Store {
+    conn: Connection,
+}
+
+/// A row handed out by [`Store::lease`].
+#[derive(Debug, Clone)]
+pub struct LeasedRow {
+    /// The row id.
+    pub id: i64,
+    /// Its ordering key.
+    pub key: String,
+    /// Its endpoint.
+    pub endpoint: String,
+    /// The item.
+    pub item: OutboxItem,
+}
+
+/// How a failure was recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Failed {
+    /// The item became a dead letter.
+    pub dead: bool,
+    /// Consecutive failures of the endpoint, this one included.
+    pub endpoint_failures: u32,
+    /// Since when the endpoint has been failing (ms since the epoch).
+    pub failing_since_ms: i64,
+}
+
+/// One row of [`Store::items`].
+#[derive(Debug, Clone)]
+pub struct ItemRow {
+    /// Row id.
+    pub id: i64,
+    /// The event id.
+    pub event_id: String,
+    /// User.
+    pub user: String,
+    /// Driver.
+    pub driver: String,
+    /// Endpoint (origin, no credentials).
+    pub endpoint: String,
+    /// Created (ms since the epoch).
+    pub created_ms: i64,
+    /// Failed sends so far.
+    pub failures: u32,
+    /// The last failure's message.
+    pub last_error: Option<String>,
+    /// When it became a dead letter.
+    pub dead_ms: Option<i64>,
+    /// When its queue's head may next be sent (queued items only).
+    pub next_due_ms: Option<i64>,
+    /// The stored item (JSON).
+    pub body: String,
+}
+
+/// One row of [`Store::endpoints`].
+#[derive(Debug, Clone)]
+pub struct EndpointRow {
+    /// Origin.
+    pub endpoint: String,
+    /// Consecutive failures.
+    pub failures: u32,
+    /// Failing since (ms).
+    pub failing_since_ms: Option<i64>,
+    /// Disabled since (ms).
+    pub disabled_ms: Option<i64>,
+    /// Last failure.
+    pub last_error: Option<String>,
+    /// Items queued for it.
+    pub queued: i64,
+}
+
+/// Counts for `pn queue stats`.
+#[derive(Debug, Clone, Default)]
+pub struct Stats {
+    /// Items waiting to be sent.
+    pub queued: i64,
+    /// Dead letters.
+    pub dead: i64,
+    /// Queued items whose queue is due now.
+    pub due: i64,
+    /// Age of the oldest queued item.
+    pub oldest_ms: Option<i64>,
+    /// Endpoints disabled.
+    pub disabled_endpoints: i64,
+}
+
+impl Store {
+    /// Opens (creating when missing) the database at `path` and its directory.
+    pub fn open(path: &Path) -> Result<Store, OutboxStoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| OutboxStoreError::Dir {
+                path: dir.to_owned(),
+                source,
+            })?;
+        }
+        let open = |path: &Path| -> Result<Connection, rusqlite::Error> {
+            let conn = Connection::open(path)?;
+            // Other processes hold the write lock for one short transaction at a time.
+            conn.busy_timeout(Duration::from_secs(30))?;
+            conn.pragma_update(None, "journal_mode", "WAL")?;
+            // FULL: the WAL is fsync'd at every commit, so a commit that returned survives a
+            // crash or power loss (NORMAL would only survive a crash of the process).
+            conn.pragma_update(None, "synchronous", "FULL")?;
+            // Bounded memory whatever the queue's length: an 8 MiB page cache.
+            conn.pragma_update(None, "cache_size", -8000)?;
+            conn.execute_batch(SCHEMA)?;
+            Ok(conn)
+        };
+        let conn = open(path).map_err(|source| OutboxStoreError::Open {
+            path: path.to_owned(),
+            source,
+        })?;
+        Ok(Store { conn })
+    }
+
+    /// Stores every batch in one transaction (one fsync). With `hold`, the queue of an item
+    /// that starts a new queue is held by this process for that long, so that it can send
+    /// the item itself (`pn deliver`); the returned rows are those it holds.
+    pub fn insert(
+        &mut self,
+        batches: &[(Vec<OutboxItem>, Option<Duration>)],
+    ) -> Result<Vec<Vec<LeasedRow>>, OutboxStoreError> {
+        let now = now_ms();
+        let owner = i64::from(std::process::id());
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut all = Vec::new();
+        for (items, hold) in batches {
+            let hold = *hold;
+            let mut held = Vec::new();
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO items(event_id, key, user, driver, endpoint, created_ms, body) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?;
+            let mut queue = tx.prepare_cached(
+                "INSERT INTO queues(key, endpoint, next_due_ms, owner) VALUES (?1, ?2, ?3, ?4) \
+                 ON CONFLICT(key) DO NOTHING",
+            )?;
+            let mut held_keys: Vec<String> = Vec::new();
+            for item in items {
+                let endpoint = endpoint_of(item);
+                let key = key_of(item, &endpoint);
+                let body = serde_json::to_string(item).map_err(OutboxStoreError::Encode)?;
+                insert.execute(params![
+                    item.event_id.to_string(),
+                    key,
+                    item.user,
+                    item.driver,
+                    endpoint,
+                    now,
+                    body
+                ])?;
+                let id = tx.last_insert_rowid();
+                let (due, who) = match hold {
+                    Some(h) => (now + ms(h), Some(owner)),
+                    None => (now, None),
+                };
+                let created = queue.execute(params![key, endpoint, due, who])? == 1;
+                if hold.is_some() && (created || held_keys.contains(&key)) {
+                    if created {
+                        held_keys.push(key.clone());
+                    }
+                    held.push(LeasedRow {
+                        id,
+                        key,
+                        endpoint,
+                        item: item.clone(),
+                    });
+                }
+            }
+            all.push(held);
+        }
+        tx.commit()?;
+        Ok(all)
+    }
+
+    /// Hands out up to `max` due queue heads, holding each queue for `lease` (renewed by
+    /// nothing: a send is bounded by its own timeouts). `admit` decides per endpoint (the
+    /// circuit breaker); a queue it refuses is put back by `defer`. Heads older than
+    /// `max_age` become dead letters instead.
+    pub fn lease(
+        &mut self,
+        max: usize,
+        lease: Duration,
+        max_age: Duration,
+        defer: Duration,
+        mut admit: impl FnMut(&str) -> bool,
+    ) -> Result<Vec<LeasedRow>, OutboxStoreError> {
+        let now = now_ms();
+        let owner = i64::from(std::process::id());
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut out = Vec::new();
+        {
+            let mut due = tx.prepare_cached(
+                "SELECT q.key, q.endpoint, e.disabled_ms FROM queues q \
+                 LEFT JOIN endpoints e ON e.endpoint = q.endpoint \
+                 WHERE q.next_due_ms <= ?1 ORDER BY q.next_due_ms LIMIT ?2",
+            )?;
+            let rows: Vec<(String, String, Option<i64>)> = due
+                .query_map(params![now, i64::try_from(max * 2).unwrap_or(512)], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })?
+                .collect::<Result<_, _>>()?;
+            let mut head = tx.prepare_cached(
+                "SELECT id, created_ms, body FROM items WHERE key = ?1 AND dead_ms IS NULL \
+                 ORDER BY id LIMIT 1",
+            )?;
+            let mut set_due =
+                tx.prepare_cached("UPDATE queues SET next_due_ms = ?2, owner = ?3 WHERE key = ?1")?;
+            let mut drop_queue = tx.prepare_cached("DELETE FROM queues WHERE key = ?1")?;
+            let mut bury =
+                tx.prepare_cached("UPDATE items SET dead_ms = ?2, last_error = ?3 WHERE id = ?1")?;
+            for (key, endpoint, disabled) in rows {
+                if out.len() >= max {
+                    break;
+                }
+                if disabled.is_some() || !admit(&endpoint) {
+                    set_due.execute(params![key, now + ms(defer), Option::<i64>::None])?;
+                    continue;
+                }
+                let Some((id, created, body)) = head
+                    .query_row(params![key], |r| {
+                        Ok((
+                            r.get::<_, i64>(0)?,
+                            r.get::<_, i64>(1)?,
+                            r.get::<_, String>(2)?,
+                        ))
+                    })
+                    .optional()?
+                else {
+                    drop_queue.execute(params![key])?;
+                    continue;
+                };
+                if now.saturating_sub(created) > ms(max_age) {
+                    bury.execute(params![id, now, "too old: pn_retry_max_age reached"])?;
+                    set_due.execute(params![key, now, Option::<i64>::None])?;
+                    continue;
+                }
+                let item: OutboxItem = serde_json::from_str(&body)
+                    .map_err(|source| OutboxStoreError::Decode { id, source })?;
+                set_due.execute(params![key, now + ms(lease), owner])?;
+                out.push(LeasedRow {
+                    id,
+                    key,
+                    endpoint,
+                    item,
+                });
+            }
+        }
+        tx.commit()?;
+        Ok(out)
+    }
+
+    /// The item was delivered: it is removed, its queue's next item is due at once and the
+    /// endpoint is healthy again. Returns whether the endpoint had been failing.
+    pub fn ack(&mut self, row: &LeasedRow) -> Result<bool, OutboxStoreError> {
+        let now = now_ms();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.prepare_cached("DELETE FROM items WHERE id = ?1")?
+            .execute(params![row.id])?;
+        release_queue(&tx, &row.key, now)?;
+        let was_failing = tx
+            .prepare_cached(
+                "UPDATE endpoints SET failures = 0, failing_since_ms = NULL, last_error = NULL \
+                 WHERE endpoint = ?1 AND failures > 0",
+            )?
+            .execute(params![row.endpoint])?
+            > 0;
+        if was_failing {
+            // Queues that waited out the outage go now, not at their backed-off time.
+            tx.prepare_cached(
+                "UPDATE queues SET next_due_ms = ?2 WHERE endpoint = ?1 AND owner IS NULL \
+                 AND next_due_ms > ?2",
+            )?
+            .execute(params![row.endpoint, now])?;
+        }
+        tx.commit()?;
+        Ok(was_failing)
+    }
+
+    /// The send failed. `dead` makes the item a dead letter (its queue goes on with the next
+    /// item); otherwise its queue waits `retry_in`.
+    pub fn fail(
+        &mut self,
+        row: &LeasedRow,
+        error: &str,
+        dead: bool,
+        retry_in: Duration,
+    ) -> Result<Failed, OutboxStoreError> {
+        let now = now_ms();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        if dead {
+            tx.prepare_cached(
+                "UPDATE items SET failures = failures + 1, last_error = ?2, dead_ms = ?3 \
+                 WHERE id = ?1",
+            )?
+            .execute(params![row.id, error, now])?;
+            release_queue(&tx, &row.key, now)?;
+        } else {
+            tx.prepare_cached(
+                "UPDATE items SET failures = failures + 1, last_error = ?2 WHERE id = ?1",
+            )?
+            .execute(params![row.id, error])?;
+            tx.prepare_cached("UPDATE queues SET next_due_ms = ?2, owner = NULL WHERE key = ?1")?
+                .execute(params![row.key, now + ms(retry_in)])?;
+        }
+        let (failures, since): (u32, i64) = tx
+            .prepare_cached(
+                "INSERT INTO endpoints(endpoint, failures, failing_since_ms, last_error) \
+                 VALUES (?1, 1, ?2, ?3) ON CONFLICT(endpoint) DO UPDATE SET \
+                 failures = failures + 1, failing_since_ms = coalesce(failing_since_ms, ?2), \
+                 last_error = ?3 RETURNING failures, failing_since_ms",
+            )?
+            .query_row(params![row.endpoint, now, error], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?;
+        tx.commit()?;
+        Ok(Failed {
+            dead,
+            endpoint_failures: failures,
+            failing_since_ms: since,
+        })
+    }
+
+    /// The failures counted for `failures` of `item` so far (for the schedule).
+    pub fn failures(&self, id: i64) -> Result<u32, OutboxStoreError> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT failures FROM items WHERE id = ?1")?
+            .query_row(params![id], |r| r.get(0))
+            .optional()?
+            .unwrap_or(0))
+    }
+
+    /// Queues held by processes that no longer exist (killed while sending) are due again.
+    pub fn release_orphans(&mut self) -> Result<usize, OutboxStoreError> {
+        let me = i64::from(std::process::id());
+        let owners: Vec<i64> = self
+            .conn
+            .prepare("SELECT DISTINCT owner FROM queues WHERE owner IS NOT NULL")?
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        let mut released = 0;
+        for owner in owners {
+            if owner == me || Path::new(&format!("/proc/{owner}")).exists() {
+                continue;
+            }
+            released += self.conn.execute(
+                "UPDATE queues SET owner = NULL, next_due_ms = ?2 WHERE owner = ?1",
+                params![owner, now_ms()],
+            )?;
+        }
+        Ok(released)
+    }
+
+    /// This process's own queues are released (it stops sending: shutdown, push wait over).
+    pub fn release_mine(&mut self, keys: &[String]) -> Result<(), OutboxStoreError> {
+        let me = i64::from(std::process::id());
+        let now = now_ms();
+        let tx = self.conn.transaction()?;
+        for key in keys {
+            tx.execute(
+                "UPDATE queues SET owner = NULL, next_due_ms = ?3 WHERE key = ?1 AND owner = ?2",
+                params![key, me, now],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Marks an endpoint disabled (no more sends until [`Store::enable_endpoint`]).
+    pub fn disable_endpoint(&mut self, endpoint: &str) -> Result<(), OutboxStoreError> {
+        self.conn.execute(
+            "UPDATE endpoints SET disabled_ms = ?2 WHERE endpoint = ?1 AND disabled_ms IS NULL",
+            params![endpoint, now_ms()],
+        )?;
+        Ok(())
+    }
+
+    /// Enables an endpoint again and makes its queues due now. Returns whether it existed.
+    pub fn enable_endpoint(&mut self, endpoint: &str) -> Result<bool, OutboxStoreError> {
+        let now = now_ms();
+        let tx = self.conn.transaction()?;
+        let n = tx.execute(
+            "UPDATE endpoints SET disabled_ms = NULL, failures = 0, failing_since_ms = NULL \
+             WHERE endpoint = ?1",
+            params![endpoint],
+        )?;
+        tx.execute(
+            "UPDATE queues SET next_due_ms = ?2, owner = NULL WHERE endpoint = ?1",
+            params![endpoint, now],
+        )?;
+        tx.commit()?;
+        Ok(n > 0)
+    }
+
+    /// Endpoints known to the outbox.
+    pub fn endpoints(&self) -> Result<Vec<EndpointRow>, OutboxStoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT e.endpoint, e.failures, e.failing_since_ms, e.disabled_ms, e.last_error, \
+             (SELECT count(*) FROM items i WHERE i.endpoint = e.endpoint AND i.dead_ms IS NULL) \
+             FROM endpoints e ORDER BY e.endpoint",
+        )?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(EndpointRow {
+                    endpoint: r.get(0)?,
+                    failures: r.get(1)?,
+                    failing_since_ms: r.get(2)?,
+                    disabled_ms: r.get(3)?,
+                    last_error: r.get(4)?,
+                    queued: r.get(5)?,
+                })
+            })?
+            .collect::<Result<_, _>>()?;
+        Ok(rows)
+    }
+
+    /// Items, queued (`dead` false) or dead letters, in event order, at most `limit`.
+    pub fn items(&self, dead: bool, limit: usize) -> Result<Vec<ItemRow>, OutboxStoreError> {
+        let sql = format!(
+            "SELECT i.id, i.event_id, i.user, i.driver, i.endpoint, i.created_ms, i.failures, \
+             i.last_error, i.dead_ms, q.next_due_ms, i.body FROM items i \
+             LEFT JOIN queues q ON q.key = i.key AND i.dead_ms IS NULL \
+             WHERE i.dead_ms IS {} NULL ORDER BY i.id LIMIT ?1",
+            if dead { "NOT" } else { "" }
+        );
+        self.select(&sql, params![i64::try_from(limit).unwrap_or(i64::MAX)])
+    }
+
+    /// One item by row id or event id.
+    pub fn item(&self, id: &str) -> Result<Option<ItemRow>, OutboxStoreError> {
+        let sql = "SELECT i.id, i.event_id, i.user, i.driver, i.endpoint, i.created_ms, \
+                   i.failures, i.last_error, i.dead_ms, q.next_due_ms, i.body FROM items i \
+                   LEFT JOIN queues q ON q.key = i.key AND i.dead_ms IS NULL \
+                   WHERE i.event_id = ?1 OR CAST(i.id AS TEXT) = ?1 LIMIT 1";
+        Ok(self.select(sql, params![id])?.into_iter().next())
+    }
+
+    fn select(
+        &self,
+        sql: &str,
+        args: impl rusqlite::Params,
+    ) -> Result<Vec<ItemRow>, OutboxStoreError> {
+        let mut stmt = self.conn.prepare(sql)?;
+        let rows = stmt
+            .query_map(args, |r| {
+                Ok(ItemRow {
+                    id: r.get(0)?,
+                    event_id: r.get(1)?,
+                    user: r.get(2)?,
+                    driver: r.get(3)?,
+                    endpoint: r.get(4)?,
+                    created_ms: r.get(5)?,
+                    failures: r.get(6)?,
+                    last_error: r.get(7)?,
+                    dead_ms: r.get(8)?,
+                    next_due_ms: r.get(9)?,
+                    body: r.get(10)?,
+                })
+            })?
+            .collect::<Result<_, _>>()?;
+        Ok(rows)
+    }
+
+    /// Makes items due now: dead letters are queued again (failures reset), queued items'
+    /// queues are due at once. `None` means every item. Returns how many matched.
+    pub fn retry(&mut self, ids: Option<&[String]>) -> Result<usize, OutboxStoreError> {
+        let now = now_ms();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let rows: Vec<(i64, String, String)> = {
+            let mut stmt = tx.prepare("SELECT id, key, endpoint, event_id FROM items")?;
+            stmt.query_map([], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                ))
+            })?
+            .filter_map(Result::ok)
+            .filter(|(id, _, _, ev)| {
+                ids.is_none_or(|ids| ids.iter().any(|x| *x == id.to_string() || x == ev))
+            })
+            .map(|(id, k, e, _)| (id, k, e))
+            .collect()
+        };
+        for (id, key, endpoint) in &rows {
+            tx.execute(
+                "UPDATE items SET dead_ms = NULL, failures = 0 WHERE id = ?1 AND dead_ms IS NOT NULL",
+                params![id],
+            )?;
+            tx.execute(
+                "INSERT INTO queues(key, endpoint, next_due_ms) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT(key) DO UPDATE SET next_due_ms = ?3, owner = NULL",
+                params![key, endpoint, now],
+            )?;
+        }
+        tx.commit()?;
+        Ok(rows.len())
+    }
+
+    /// Deletes dead letters (all, or the given ones). Returns how many.
+    pub fn purge(&mut self, ids: Option<&[String]>) -> Result<usize, OutboxStoreError> {
+        match ids {
+            None => Ok(self
+                .conn
+                .execute("DELETE FROM items WHERE dead_ms IS NOT NULL", [])?),
+            Some(ids) => {
+                let tx = self.conn.transaction()?;
+                let mut n = 0;
+                for id in ids {
+                    n += tx.execute(
+                        "DELETE FROM items WHERE dead_ms IS NOT NULL AND \
+                         (event_id = ?1 OR CAST(id AS TEXT) = ?1)",
+                        params![id],
+                    )?;
+                }
+                tx.commit()?;
+                Ok(n)
+            }
+        }
+    }
+
+    /// Counts for `pn queue stats`.
+    pub fn stats(&self) -> Result<Stats, OutboxStoreError> {
+        let now = now_ms();
+        let count = |sql: &str| -> Result<i64, rusqlite::Error> {
+            self.conn.query_row(sql, [], |r| r.get(0))
+        };
+        Ok(Stats {
+            queued: count("SELECT count(*) FROM items WHERE dead_ms IS NULL")?,
+            dead: count("SELECT count(*) FROM items WHERE dead_ms IS NOT NULL")?,
+            due: self.conn.query_row(
+                "SELECT count(*) FROM items i JOIN queues q ON q.key = i.key \
+                 WHERE i.dead_ms IS NULL AND q.next_due_ms <= ?1",
+                params![now],
+                |r| r.get(0),
+            )?,
+            oldest_ms: self
+                .conn
+                .query_row(
+                    "SELECT min(created_ms) FROM items WHERE dead_ms IS NULL",
+                    [],
+                    |r| r.get::<_, Option<i64>>(0),
+                )?
+                .map(|c| now - c),
+            disabled_endpoints: count(
+                "SELECT count(*) FROM endpoints WHERE disabled_ms IS NOT NULL",
+            )?,
+        })
+    }
+
+    /// Milliseconds until the earliest queue is due (0: now), `None` when nothing is queued.
+    pub fn next_due_in(&self) -> Result<Option<i64>, OutboxStoreError> {
+        let due: Option<i64> =
+            self.conn
+                .query_row("SELECT min(next_due_ms) FROM queues", [], |r| r.get(0))?;
+        Ok(due.map(|d| (d - now_ms()).max(0)))
+    }
+}
+
+/// The queue's head was settled: the next item (if any) is due now, else the queue goes.
+fn release_queue(tx: &rusqlite::Transaction<'_>, key: &str, now: i64) -> rusqlite::Result<()> {
+    let more: bool = tx
+        .prepare_cached("SELECT EXISTS(SELECT 1 FROM items WHERE key = ?1 AND dead_ms IS NULL)")?
+        .query_row(params![key], |r| r.get(0))?;
+    if more {
+        tx.prepare_cached("UPDATE queues SET next_due_ms = ?2, owner = NULL WHERE key = ?1")?
+            .execute(params![key, now])?;
+    } else {
+        tx.prepare_cached("DELETE FROM queues WHERE key = ?1")?
+            .execute(params![key])?;
+    }
+    Ok(())
+}
