@@ -62,6 +62,10 @@ pub(crate) enum Command {
     Expunge(cmd::expunge::ExpungeArgs),
     /// Serve LMTP (RFC 2033): deliver into the store with push notifications.
     Lmtp(cmd::lmtp::LmtpArgs),
+    /// Send the durable outbox's notifications (for hosts that only run `pn deliver`).
+    Dispatch(cmd::dispatch::DispatchArgs),
+    /// Inspect and manage the durable outbox.
+    Queue(cmd::queue::QueueArgs),
 }
 
 fn parse_override(s: &str) -> Result<(String, String), String> {
@@ -99,6 +103,8 @@ fn main() -> ExitCode {
         Command::Flags(args) => cmd::flags::run(&cli, args),
         Command::Expunge(args) => cmd::expunge::run(&cli, args),
         Command::Lmtp(args) => cmd::lmtp::run(&cli, args),
+        Command::Dispatch(args) => cmd::dispatch::run(&cli, args),
+        Command::Queue(args) => cmd::queue::run(&cli, args),
     };
     match result {
         Ok(code) => code,

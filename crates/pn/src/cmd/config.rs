@@ -89,6 +89,17 @@ fn warn_all(warnings: &[Warning]) {
 
 fn check(config: &Config, out: &mut String) -> Result<(), Failure> {
     let warnings = config.check().map_err(settings::failure)?;
+    // The outbox settings (pn_outbox, pn_retry_*, pn_endpoint_*, pn_deliver_push_wait).
+    for protocol in ["lda", "lmtp"] {
+        let effective = config.effective(protocol);
+        crate::cmd::dispatch::check(|k| {
+            effective
+                .get(k)
+                .map(|s| s.value.to_string())
+                .filter(|v| !v.is_empty())
+        })
+        .map_err(|e| Failure::new(crate::exit::EX_USAGE, format!("pn: {e}")))?;
+    }
     warn_all(&warnings);
     out.push_str(&format!(
         "{}: OK ({} file{}, {} warning{})\n",

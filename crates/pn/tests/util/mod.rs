@@ -50,8 +50,10 @@ impl Sandbox {
                  mail_plugins = $mail_plugins notify push_notification\n\
                  first_valid_uid = 0\nfirst_valid_gid = 0\n\
                  userdb {{\n  driver = passwd-file\n  args = username_format=%u {users}\n}}\n\
-                 plugin {{\n  push_notification_driver = dlog\n}}\n{extra}",
-                users = sb.dir.path().join("users").display()
+                 plugin {{\n  push_notification_driver = dlog\n}}\n\
+                 pn_outbox_path = {outbox}\n{extra}",
+                users = sb.dir.path().join("users").display(),
+                outbox = sb.outbox_path().display()
             ),
         )
         .unwrap();
@@ -74,6 +76,12 @@ impl Sandbox {
             ));
         }
         std::fs::write(self.dir.path().join("users"), passwd).unwrap();
+    }
+
+    /// The durable outbox's database: under `home/`, which the LMTP tests hand to the
+    /// server's uid.
+    pub(crate) fn outbox_path(&self) -> PathBuf {
+        self.dir.path().join("home/.pn-outbox/outbox.db")
     }
 
     pub(crate) fn home(&self, user: &str) -> PathBuf {
