@@ -5,6 +5,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 pub(crate) mod dovecot;
+pub(crate) mod outage;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
