@@ -275,8 +275,8 @@ fn kill_9_of_pn_lmtp_loses_no_acknowledged_push() {
         let address = server.address.clone();
         let round = format!("k{k:03}");
         let client = std::thread::spawn(move || deliver_round(&address, &round, 400));
-        let wait = std::hash::BuildHasher::hash_one(&random, k) % 400;
-        std::thread::sleep(Duration::from_millis(20 + wait));
+        let wait = std::hash::BuildHasher::hash_one(&random, k) % 800;
+        std::thread::sleep(Duration::from_millis(100 + wait));
         server.kill9();
         let (got, _) = client.join().unwrap();
         for (all, more) in acked.iter_mut().zip(got) {
@@ -301,9 +301,12 @@ fn kill_9_of_pn_lmtp_loses_no_acknowledged_push() {
 fn eight_concurrent_pn_deliver_with_pn_dispatch_every_push_arrives() {
     let receiver = Receiver::start(Mode::Unavailable);
     let sb = sandbox(receiver.port, "");
-    let mut dispatch = Command::new(env!("CARGO_BIN_EXE_pn"))
-        .arg("-c")
-        .arg(&sb.conf)
+    let mut dispatch = Command::new(env!("CARGO_BIN_EXE_pn"));
+    dispatch.arg("-c").arg(&sb.conf);
+    if is_root() {
+        dispatch.args(["-o", "mail_uid=65534", "-o", "mail_gid=65534"]);
+    }
+    let mut dispatch = dispatch
         .args(["--log", "warn", "dispatch"])
         .env_remove("PN_CONFIG")
         .stdin(Stdio::null())

@@ -97,8 +97,29 @@ pub(crate) fn dispatcher(get: impl Fn(&str) -> Option<String>) -> Result<Dispatc
     Ok(d)
 }
 
+/// Started as root, `pn dispatch` and `pn queue` become `mail_uid`/`mail_gid` (when set)
+/// before they open the outbox, so the database and its WAL stay the mail user's, which every
+/// `pn deliver` (running as that user) and `pn lmtp` must be able to write.
+pub(crate) fn become_mail_user(session: &Session, command: &str) -> Result<(), Failure> {
+    if !rustix::process::geteuid().is_root() {
+        return Ok(());
+    }
+    let ids = session
+        .mail_ids(&pn_userdb::UserRecord::new(command))
+        .map_err(|e| Failure::new(EX_TEMPFAIL, format!("pn {command}: Fatal: {e}")))?;
+    if ids.uid.is_none() {
+        tracing::warn!(
+            "pn {command} runs as root without mail_uid: the outbox's files it creates belong              to root"
+        );
+        return Ok(());
+    }
+    crate::privileges::switch_to(ids)
+        .map_err(|e| Failure::new(EX_TEMPFAIL, format!("pn {command}: Fatal: {e}")))
+}
+
 pub(crate) fn run(cli: &Cli, _args: &DispatchArgs) -> Result<ExitCode, Failure> {
     let session = Session::open(cli, "lda")?;
+    become_mail_user(&session, "dispatch")?;
     let fatal = |code: u8, e: String| Failure::new(code, format!("pn dispatch: Fatal: {e}"));
     let (path, policy) = match outbox_mode(|k| session.setting(k)).map_err(|e| fatal(EX_USAGE, e))? {
         OutboxMode::Memory => {

@@ -80,6 +80,7 @@ enum EndpointOp {
 
 pub(crate) fn run(cli: &Cli, args: &QueueArgs) -> Result<ExitCode, Failure> {
     let session = Session::open(cli, "lda")?;
+    crate::cmd::dispatch::become_mail_user(&session, "queue")?;
     let fatal = |code: u8, e: String| Failure::new(code, format!("pn queue: {e}"));
     let path = match outbox_mode(|k| session.setting(k)).map_err(|e| fatal(EX_USAGE, e))? {
         OutboxMode::Memory => {
