@@ -371,3 +371,150 @@ fn eight_concurrent_pn_deliver_with_pn_dispatch_every_push_arrives() {
     );
     assert!(lost.is_empty(), "lost pushes: {lost:?}");
 }
+
+/// Unmounts the tmpfs when the test ends, whatever happens.
+struct Mount(std::path::PathBuf);
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_full_outbox_file_system_answers_4xx_and_recovers_when_space_returns() {
+    if !is_root() {
+        eprintln!("skipped: mounting a small tmpfs for the outbox needs root");
+        return;
+    }
+    let receiver = Receiver::start(Mode::Healthy);
+    let dir = tempfile::tempdir().unwrap();
+    let full = dir.path().join("outbox");
+    std::fs::create_dir_all(&full).unwrap();
+    let status = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=1m,mode=0777", "tmpfs"])
+        .arg(&full)
+        .status()
+        .unwrap();
+    if !status.success() {
+        eprintln!("skipped: cannot mount a tmpfs here");
+        return;
+    }
+    let _mount = Mount(full.clone());
+    let sb = sandbox(
+        receiver.port,
+        &format!("pn_outbox_path = {}/outbox.db\n", full.display()),
+    );
+    let mut server = Server::start(&sb);
+    let mut c = Lmtp::connect(&server.address).unwrap();
+    assert_eq!(c.deliver(USERS[0], &message(USERS[0], "before")), Some(250));
+    let want: HashSet<String> = ["before".to_owned()].into();
+    assert!(missing(&want, &collect(&receiver.requests, &want, Duration::from_secs(30))).is_empty());
+
+    // Fill the file system to the last byte.
+    let filler = full.join("filler");
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&filler).unwrap();
+        let chunk = vec![0u8; 4096];
+        while f.write_all(&chunk).is_ok() {}
+        let _ = f.sync_all();
+    }
+    let code = c.deliver(USERS[0], &message(USERS[0], "while-full"));
+    assert_eq!(code, Some(451), "no 250 without a durable push");
+    let log: Vec<String> = server.log.try_iter().collect();
+    assert!(
+        log.iter().any(|l| l.contains("outbox") && l.contains("ERROR")),
+        "{log:?}"
+    );
+
+    std::fs::remove_file(&filler).unwrap();
+    assert_eq!(c.deliver(USERS[0], &message(USERS[0], "after")), Some(250));
+    let want: HashSet<String> = ["after".to_owned()].into();
+    let got = collect(&receiver.requests, &want, Duration::from_secs(30));
+    assert!(missing(&want, &got).is_empty(), "{got:?}");
+    assert!(!got.contains(&"while-full".to_owned()), "nothing half-written was sent");
+    server.kill9();
+    // The database is whole: the queue reads it, and nothing is left over.
+    let out = queue(&sb, &["stats", "-f", "tab"]);
+    assert_eq!(out.lines().nth(1).map(|l| l.split('\t').next()), Some(Some("0")), "{out}");
+}
+
+fn queue(sb: &Sandbox, args: &[&str]) -> String {
+    let mut full = Vec::new();
+    if is_root() {
+        full.extend(["-o", "mail_uid=65534", "-o", "mail_gid=65534"]);
+    }
+    full.push("queue");
+    full.extend_from_slice(args);
+    let out = sb.pn(&full, None);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    util::stdout(&out)
+}
+
+#[test]
+fn pn_queue_shows_dead_letters_without_secrets_and_retries_them() {
+    let receiver = Receiver::start(Mode::NotFound);
+    let sb = sandbox(receiver.port, "");
+    let data = sb.dir.path().join("m.eml");
+    std::fs::write(&data, message(USERS[0], "gone")).unwrap();
+    let out = sb.pn(&["deliver", "-d", USERS[0], "-p", data.to_str().unwrap()], None);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stderr(&out).contains("404 Not Found"), "{}", stderr(&out));
+
+    let dead = queue(&sb, &["dead", "-f", "json"]);
+    let rows: serde_json::Value = serde_json::from_str(&dead).unwrap();
+    assert_eq!(rows.as_array().unwrap().len(), 1, "{dead}");
+    assert_eq!(rows[0]["user"], USERS[0]);
+    assert_eq!(rows[0]["failures"], "1");
+    assert!(rows[0]["last_error"].as_str().unwrap().contains("404"), "{dead}");
+    let event_id = rows[0]["event_id"].as_str().unwrap().to_owned();
+    let shown = queue(&sb, &["show", &event_id]);
+    assert!(shown.contains("login:***@127.0.0.1"), "{shown}");
+    assert!(!shown.contains("pass"), "no secret in: {shown}");
+    assert!(queue(&sb, &["list"]).is_empty(), "nothing waits");
+    let endpoints = queue(&sb, &["endpoints", "-f", "tab"]);
+    assert!(endpoints.contains(&format!("http://127.0.0.1:{}\t0\t1\t", receiver.port)), "{endpoints}");
+
+    // The endpoint is fixed: retry sends the dead letter again, through pn dispatch.
+    receiver.set(Mode::Healthy);
+    assert_eq!(queue(&sb, &["retry", &event_id]), "retried=1\n");
+    let mut dispatch = Command::new(env!("CARGO_BIN_EXE_pn"));
+    dispatch.arg("-c").arg(&sb.conf);
+    if is_root() {
+        dispatch.args(["-o", "mail_uid=65534", "-o", "mail_gid=65534"]);
+    }
+    let mut dispatch = dispatch
+        .arg("dispatch")
+        .env_remove("PN_CONFIG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let want: HashSet<String> = ["gone".to_owned()].into();
+    let got = collect(&receiver.requests, &want, Duration::from_secs(30));
+    let _ = dispatch.kill();
+    let _ = dispatch.wait();
+    assert!(missing(&want, &got).is_empty());
+    assert_eq!(
+        queue(&sb, &["stats"]),
+        "queued=0 due=0 dead=0 oldest_secs= disabled_endpoints=0\n"
+    );
+    assert_eq!(queue(&sb, &["purge"]), "purged=0\n");
+}
+
+#[test]
+fn config_check_rejects_bad_outbox_settings() {
+    let sb = Sandbox::with("pn_retry_schedule = 5s soon\n");
+    let out = sb.pn(&["config", "check"], None);
+    assert_eq!(out.status.code(), Some(64));
+    assert!(stderr(&out).contains("pn_retry_schedule"), "{}", stderr(&out));
+    let sb = Sandbox::with("pn_outbox = sometimes\n");
+    let out = sb.pn(&["config", "check"], None);
+    assert_eq!(out.status.code(), Some(64));
+    assert!(stderr(&out).contains("pn_outbox"), "{}", stderr(&out));
+    let sb = Sandbox::with("pn_retry_schedule = 100ms 2 mins\npn_retry_max_age = 3d\n");
+    let out = sb.pn(&["config", "check"], None);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}

@@ -22,6 +22,8 @@ pub(crate) enum Mode {
     Unavailable = 2,
     /// Reads the request and never answers (until the mode changes; then closes).
     Hang = 3,
+    /// `404 Not Found` (a permanent failure).
+    NotFound = 4,
 }
 
 /// A switchable receiver. Only requests answered `200` are sent on `requests`.
@@ -60,7 +62,8 @@ fn current(mode: &AtomicU8) -> Mode {
         0 => Mode::Healthy,
         1 => Mode::Refuse,
         2 => Mode::Unavailable,
-        _ => Mode::Hang,
+        3 => Mode::Hang,
+        _ => Mode::NotFound,
     }
 }
 
@@ -145,12 +148,15 @@ fn serve(stream: TcpStream, mode: &AtomicU8, refused: &AtomicUsize, tx: &mpsc::S
                     body,
                 });
             }
-            Mode::Unavailable => {
+            Mode::Unavailable | Mode::NotFound => {
                 refused.fetch_add(1, Ordering::SeqCst);
-                if writer
-                    .write_all(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n")
-                    .is_err()
-                {
+                let status = if current(mode) == Mode::NotFound {
+                    "404 Not Found"
+                } else {
+                    "503 Service Unavailable"
+                };
+                let reply = format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\n\r\n");
+                if writer.write_all(reply.as_bytes()).is_err() {
                     return;
                 }
             }
