@@ -18,7 +18,8 @@
 //! Dovecot needs root; without root or without `/usr/lib/dovecot/lmtp` only pn is measured
 //! and a notice says so. `PN_BENCH_SECONDS` sets each run's length (default 3) and `PN_BENCH_ROUNDS` how many
 //! interleaved rounds each server gets (default 3); `PN_BENCH_PN_ONLY=1` measures pn alone
-//! (for profiling it).
+//! (for profiling it). `PN_BENCH_OUTBOX=memory|durable` sets pn's `pn_outbox` (default: pn's
+//! default, durable), to measure what the durable outbox costs.
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
@@ -362,6 +363,14 @@ fn start_pn(pn: &Path, dir: &Path, http: u16, root_user: bool) -> anyhow::Result
     let (users, ids) = setup(dir, root_user)?;
     let conf = dir.join("pn.conf");
     let mut text = common(&users, http);
+    if let Ok(mode) = std::env::var("PN_BENCH_OUTBOX") {
+        text.push_str(&format!("pn_outbox = {mode}\n"));
+    }
+    // Under home/, which belongs to the mail user.
+    text.push_str(&format!(
+        "pn_outbox_path = {}\n",
+        dir.join("home/.pn-outbox/outbox.db").display()
+    ));
     if let Some((u, g)) = ids {
         text = format!("mail_uid = {u}\nmail_gid = {g}\n{text}");
     }

@@ -5,12 +5,14 @@
 //!   group's baseline measured in the same run.
 //! - `bench lmtp`: deliveries per second and latency of `pn lmtp` against Dovecot's LMTP.
 //! - `debian-config`: Debian's packaged dovecot.conf tree must pass `pn config check`.
+//! - `soak`: long-running robustness tests (`pn lmtp` killed 100 times, see `soak.rs`).
 
 mod bench;
 mod bench_lmtp;
 mod ci;
 mod debian_config;
 mod run;
+mod soak;
 
 use std::process::ExitCode;
 
@@ -21,6 +23,7 @@ fn main() -> ExitCode {
         Some("bench") if args.get(1).is_some_and(|a| a == "lmtp") => bench_lmtp::run(),
         Some("bench") => bench::run(&args[1..]),
         Some("debian-config") => debian_config::run(),
+        Some("soak") => soak::run(),
         _ => {
             usage();
             return ExitCode::from(64);
@@ -42,7 +45,7 @@ fn usage() {
     #[allow(clippy::print_stderr)]
     {
         eprintln!(
-            "usage: cargo xtask <ci | bench [cargo bench args…] [-- criterion args…] | bench lmtp | debian-config>"
+            "usage: cargo xtask <ci | bench [cargo bench args…] [-- criterion args…] | bench lmtp | debian-config | soak>"
         );
     }
 }

@@ -77,7 +77,7 @@ impl Group {
                 .into_iter()
                 .map(|(items, hold, slot)| ((items, hold), slot))
                 .unzip();
-            match outbox.with_writer(|s| s.insert(&entries)) {
+            match outbox.with_writer(|s| s.insert(&entries, outbox.policy.circuit_after)) {
                 Ok(held) => {
                     for (slot, held) in slots.iter().zip(held) {
                         slot.set(Ok(held));
@@ -151,6 +151,11 @@ impl Producer {
             }
             Err(text) => Err(OutboxStoreError::Commit(text)),
         }
+    }
+
+    /// Whether this producer holds committed items to send itself.
+    pub fn holds_any(&self) -> bool {
+        !lock(&self.held).is_empty()
     }
 
     /// Sends the items this producer holds (those that started a queue; see

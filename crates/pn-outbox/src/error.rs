@@ -27,14 +27,6 @@ pub enum OutboxStoreError {
     /// The group commit this delivery joined failed (its items are not stored).
     #[error("outbox commit failed: {0}")]
     Commit(String),
-    /// A stored item could not be decoded.
-    #[error("outbox item {id} is unreadable: {source}")]
-    Decode {
-        /// The row.
-        id: i64,
-        /// Why.
-        source: serde_json::Error,
-    },
     /// An item could not be encoded.
     #[error("cannot encode an outbox item: {0}")]
     Encode(serde_json::Error),

@@ -195,9 +195,13 @@ impl Store {
     /// Stores every batch in one transaction (one fsync). With `hold`, the queue of an item
     /// that starts a new queue is held by this process for that long, so that it can send
     /// the item itself (`pn deliver`); the returned rows are those it holds.
+    /// An endpoint that is disabled or has `circuit_after` consecutive failures is never
+    /// held: its dispatcher's single probe decides when it is tried again, not every
+    /// delivery.
     pub fn insert(
         &mut self,
         batches: &[(Vec<OutboxItem>, Option<Duration>)],
+        circuit_after: u32,
     ) -> Result<Vec<Vec<LeasedRow>>, OutboxStoreError> {
         let now = now_ms();
         let owner = i64::from(std::process::id());
@@ -216,6 +220,10 @@ impl Store {
                 "INSERT INTO queues(key, endpoint, next_due_ms, owner) VALUES (?1, ?2, ?3, ?4) \
                  ON CONFLICT(key) DO NOTHING",
             )?;
+            let mut healthy = tx.prepare_cached(
+                "SELECT NOT EXISTS(SELECT 1 FROM endpoints WHERE endpoint = ?1 AND \
+                 (disabled_ms IS NOT NULL OR failures >= ?2))",
+            )?;
             let mut held_keys: Vec<String> = Vec::new();
             for item in items {
                 let endpoint = endpoint_of(item);
@@ -231,6 +239,14 @@ impl Store {
                     body
                 ])?;
                 let id = tx.last_insert_rowid();
+                let hold = match hold {
+                    Some(h)
+                        if healthy.query_row(params![endpoint, circuit_after], |r| r.get(0))? =>
+                    {
+                        Some(h)
+                    }
+                    _ => None,
+                };
                 let (due, who) = match hold {
                     Some(h) => (now + ms(h), Some(owner)),
                     None => (now, None),
@@ -296,7 +312,7 @@ impl Store {
                 if out.len() >= max {
                     break;
                 }
-                if disabled.is_some() || !admit(&endpoint) {
+                if disabled.is_some() {
                     set_due.execute(params![key, now + ms(defer), Option::<i64>::None])?;
                     continue;
                 }
@@ -318,8 +334,20 @@ impl Store {
                     set_due.execute(params![key, now, Option::<i64>::None])?;
                     continue;
                 }
-                let item: OutboxItem = serde_json::from_str(&body)
-                    .map_err(|source| OutboxStoreError::Decode { id, source })?;
+                let item: OutboxItem = match serde_json::from_str(&body) {
+                    Ok(item) => item,
+                    Err(e) => {
+                        let why = format!("unreadable: {e}");
+                        bury.execute(params![id, now, why])?;
+                        set_due.execute(params![key, now, Option::<i64>::None])?;
+                        continue;
+                    }
+                };
+                // Asked last: a yes may be the endpoint's one probe.
+                if !admit(&endpoint) {
+                    set_due.execute(params![key, now + ms(defer), Option::<i64>::None])?;
+                    continue;
+                }
                 set_due.execute(params![key, now + ms(lease), owner])?;
                 out.push(LeasedRow {
                     id,

@@ -238,7 +238,10 @@ impl Session {
                 // Held past the wait so the dispatcher never sends it at the same time; a
                 // process that dies frees its queues at once (pn-outbox checks its pid).
                 let hold = wait + std::time::Duration::from_secs(5);
-                (UserOutbox::Durable(Arc::new(durable.producer(Some(hold)))), wait)
+                (
+                    UserOutbox::Durable(Arc::new(durable.producer(Some(hold)))),
+                    wait,
+                )
             }
         })
     }
@@ -309,7 +312,7 @@ impl Session {
             outbox,
             drain_on_drop,
             push_wait,
-            dispatcher: crate::cmd::dispatch::dispatcher(|key| self.setting(key)),
+            dispatch: pn_dispatch::DispatchConfig::from_settings(|key| self.setting(key)),
         })
     }
 
@@ -353,7 +356,7 @@ pub(crate) struct MailUser {
     drain_on_drop: bool,
     /// How long a one-shot command sends before leaving the rest to the dispatcher.
     push_wait: std::time::Duration,
-    dispatcher: Result<pn_dispatch::Dispatcher, String>,
+    dispatch: pn_dispatch::DispatchConfig,
 }
 
 /// The outbox of a long-running server, shared by all its deliveries.
@@ -381,7 +384,15 @@ impl Drop for MailUser {
         if let Err(e) = self.commit_outbox() {
             tracing::error!("{e}");
         }
-        let dispatcher = match &self.dispatcher {
+        let pending = match &self.outbox {
+            UserOutbox::Memory(m) => !m.is_empty(),
+            UserOutbox::Durable(p) => p.holds_any(),
+        };
+        if !pending {
+            return;
+        }
+        // Built only when there is something to send: it reads the system's CA store.
+        let dispatcher = match crate::cmd::dispatch::dispatcher_for(&self.dispatch) {
             Ok(d) => d,
             Err(e) => {
                 tracing::error!(target: pn_driver_ox::LOG_TARGET, "{e}");
@@ -389,11 +400,10 @@ impl Drop for MailUser {
             }
         };
         match &self.outbox {
-            UserOutbox::Memory(m) if !m.is_empty() => {
+            UserOutbox::Memory(m) => {
                 dispatcher.drain_blocking(m);
             }
-            UserOutbox::Memory(_) => {}
-            UserOutbox::Durable(p) => p.send_held(dispatcher, self.push_wait),
+            UserOutbox::Durable(p) => p.send_held(&dispatcher, self.push_wait),
         }
     }
 }

@@ -89,13 +89,20 @@ impl Server {
         if is_root() {
             cmd.args(["-o", "mail_uid=65534", "-o", "mail_gid=65534"]);
         }
-        cmd.args(["--log", "info", "lmtp", "--listen", "127.0.0.1:0", "--print-address"])
-            .env_remove("PN_CONFIG")
-            .env_remove("PN_LOG")
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        cmd.args([
+            "--log",
+            "info",
+            "lmtp",
+            "--listen",
+            "127.0.0.1:0",
+            "--print-address",
+        ])
+        .env_remove("PN_CONFIG")
+        .env_remove("PN_LOG")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
         let mut child = cmd.spawn().unwrap();
         let mut out = BufReader::new(child.stdout.take().unwrap());
         let err = child.stderr.take().unwrap();
@@ -110,7 +117,11 @@ impl Server {
         let mut address = String::new();
         out.read_line(&mut address).unwrap();
         let address = address.trim().to_owned();
-        assert!(!address.is_empty(), "{:?}", log.try_iter().collect::<Vec<_>>());
+        assert!(
+            !address.is_empty(),
+            "{:?}",
+            log.try_iter().collect::<Vec<_>>()
+        );
         Server {
             child,
             address,
@@ -409,7 +420,13 @@ fn a_full_outbox_file_system_answers_4xx_and_recovers_when_space_returns() {
     let mut c = Lmtp::connect(&server.address).unwrap();
     assert_eq!(c.deliver(USERS[0], &message(USERS[0], "before")), Some(250));
     let want: HashSet<String> = ["before".to_owned()].into();
-    assert!(missing(&want, &collect(&receiver.requests, &want, Duration::from_secs(30))).is_empty());
+    assert!(
+        missing(
+            &want,
+            &collect(&receiver.requests, &want, Duration::from_secs(30))
+        )
+        .is_empty()
+    );
 
     // Fill the file system to the last byte.
     let filler = full.join("filler");
@@ -424,7 +441,8 @@ fn a_full_outbox_file_system_answers_4xx_and_recovers_when_space_returns() {
     assert_eq!(code, Some(451), "no 250 without a durable push");
     let log: Vec<String> = server.log.try_iter().collect();
     assert!(
-        log.iter().any(|l| l.contains("outbox") && l.contains("ERROR")),
+        log.iter()
+            .any(|l| l.contains("outbox") && l.contains("ERROR")),
         "{log:?}"
     );
 
@@ -433,11 +451,18 @@ fn a_full_outbox_file_system_answers_4xx_and_recovers_when_space_returns() {
     let want: HashSet<String> = ["after".to_owned()].into();
     let got = collect(&receiver.requests, &want, Duration::from_secs(30));
     assert!(missing(&want, &got).is_empty(), "{got:?}");
-    assert!(!got.contains(&"while-full".to_owned()), "nothing half-written was sent");
+    assert!(
+        !got.contains(&"while-full".to_owned()),
+        "nothing half-written was sent"
+    );
     server.kill9();
     // The database is whole: the queue reads it, and nothing is left over.
     let out = queue(&sb, &["stats", "-f", "tab"]);
-    assert_eq!(out.lines().nth(1).map(|l| l.split('\t').next()), Some(Some("0")), "{out}");
+    assert_eq!(
+        out.lines().nth(1).map(|l| l.split('\t').next()),
+        Some(Some("0")),
+        "{out}"
+    );
 }
 
 fn queue(sb: &Sandbox, args: &[&str]) -> String {
@@ -458,7 +483,10 @@ fn pn_queue_shows_dead_letters_without_secrets_and_retries_them() {
     let sb = sandbox(receiver.port, "");
     let data = sb.dir.path().join("m.eml");
     std::fs::write(&data, message(USERS[0], "gone")).unwrap();
-    let out = sb.pn(&["deliver", "-d", USERS[0], "-p", data.to_str().unwrap()], None);
+    let out = sb.pn(
+        &["deliver", "-d", USERS[0], "-p", data.to_str().unwrap()],
+        None,
+    );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(stderr(&out).contains("404 Not Found"), "{}", stderr(&out));
 
@@ -467,14 +495,20 @@ fn pn_queue_shows_dead_letters_without_secrets_and_retries_them() {
     assert_eq!(rows.as_array().unwrap().len(), 1, "{dead}");
     assert_eq!(rows[0]["user"], USERS[0]);
     assert_eq!(rows[0]["failures"], "1");
-    assert!(rows[0]["last_error"].as_str().unwrap().contains("404"), "{dead}");
+    assert!(
+        rows[0]["last_error"].as_str().unwrap().contains("404"),
+        "{dead}"
+    );
     let event_id = rows[0]["event_id"].as_str().unwrap().to_owned();
     let shown = queue(&sb, &["show", &event_id]);
     assert!(shown.contains("login:***@127.0.0.1"), "{shown}");
     assert!(!shown.contains("pass"), "no secret in: {shown}");
     assert!(queue(&sb, &["list"]).is_empty(), "nothing waits");
     let endpoints = queue(&sb, &["endpoints", "-f", "tab"]);
-    assert!(endpoints.contains(&format!("http://127.0.0.1:{}\t0\t1\t", receiver.port)), "{endpoints}");
+    assert!(
+        endpoints.contains(&format!("http://127.0.0.1:{}\t0\t1\t", receiver.port)),
+        "{endpoints}"
+    );
 
     // The endpoint is fixed: retry sends the dead letter again, through pn dispatch.
     receiver.set(Mode::Healthy);
@@ -509,7 +543,11 @@ fn config_check_rejects_bad_outbox_settings() {
     let sb = Sandbox::with("pn_retry_schedule = 5s soon\n");
     let out = sb.pn(&["config", "check"], None);
     assert_eq!(out.status.code(), Some(64));
-    assert!(stderr(&out).contains("pn_retry_schedule"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("pn_retry_schedule"),
+        "{}",
+        stderr(&out)
+    );
     let sb = Sandbox::with("pn_outbox = sometimes\n");
     let out = sb.pn(&["config", "check"], None);
     assert_eq!(out.status.code(), Some(64));

@@ -57,7 +57,9 @@ pub(crate) fn outbox_mode(get: impl Fn(&str) -> Option<String>) -> Result<Outbox
 pub(crate) fn push_wait(get: impl Fn(&str) -> Option<String>) -> Result<Duration, String> {
     match get("pn_deliver_push_wait").filter(|v| !v.trim().is_empty()) {
         None => Ok(DEFAULT_PUSH_WAIT),
-        Some(v) => pn_outbox::policy::interval("pn_deliver_push_wait", &v).map_err(|e| e.to_string()),
+        Some(v) => {
+            pn_outbox::policy::interval("pn_deliver_push_wait", &v).map_err(|e| e.to_string())
+        }
     }
 }
 
@@ -92,7 +94,12 @@ pub(crate) fn outcome_log() -> OutcomeLog {
 
 /// A dispatcher with the session's TLS settings and pn's outcome log.
 pub(crate) fn dispatcher(get: impl Fn(&str) -> Option<String>) -> Result<Dispatcher, String> {
-    let mut d = Dispatcher::new(&DispatchConfig::from_settings(get)).map_err(|e| e.to_string())?;
+    dispatcher_for(&DispatchConfig::from_settings(get))
+}
+
+/// [`dispatcher`] from settings already read.
+pub(crate) fn dispatcher_for(config: &DispatchConfig) -> Result<Dispatcher, String> {
+    let mut d = Dispatcher::new(config).map_err(|e| e.to_string())?;
     d.set_outcome_log(outcome_log());
     Ok(d)
 }
@@ -121,15 +128,16 @@ pub(crate) fn run(cli: &Cli, _args: &DispatchArgs) -> Result<ExitCode, Failure> 
     let session = Session::open(cli, "lda")?;
     become_mail_user(&session, "dispatch")?;
     let fatal = |code: u8, e: String| Failure::new(code, format!("pn dispatch: Fatal: {e}"));
-    let (path, policy) = match outbox_mode(|k| session.setting(k)).map_err(|e| fatal(EX_USAGE, e))? {
-        OutboxMode::Memory => {
-            return Err(fatal(
-                EX_USAGE,
-                "pn_outbox = memory: there is no durable outbox to send from".to_owned(),
-            ));
-        }
-        OutboxMode::Durable(path, policy) => (path, policy),
-    };
+    let (path, policy) =
+        match outbox_mode(|k| session.setting(k)).map_err(|e| fatal(EX_USAGE, e))? {
+            OutboxMode::Memory => {
+                return Err(fatal(
+                    EX_USAGE,
+                    "pn_outbox = memory: there is no durable outbox to send from".to_owned(),
+                ));
+            }
+            OutboxMode::Durable(path, policy) => (path, policy),
+        };
     let dispatcher = dispatcher(|k| session.setting(k)).map_err(|e| fatal(EX_TEMPFAIL, e))?;
     let outbox = Arc::new(DurableOutbox::new(path, policy));
     outbox

@@ -15,18 +15,18 @@ use std::time::Duration;
 
 use clap::Args;
 use pn_core::MemoryOutbox;
-use pn_outbox::DurableOutbox;
 use pn_lmtp::{
     Backend, DeliveryAddress, Envelope, Listener, Message, Reply, Server, ServerConfig,
     TraceSettings,
 };
+use pn_outbox::DurableOutbox;
 use pn_userdb::UserRecord;
 
 use crate::Cli;
 use crate::cmd::deliver::{Incoming, deliver};
+use crate::cmd::dispatch::OutboxMode;
 use crate::exit::{EX_TEMPFAIL, EX_USAGE, Failure};
 use crate::privileges;
-use crate::cmd::dispatch::OutboxMode;
 use crate::session::{LookupError, ServerOutbox, Session};
 
 /// Arguments of `pn lmtp`.

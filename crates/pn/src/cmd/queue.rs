@@ -104,9 +104,7 @@ pub(crate) fn run(cli: &Cli, args: &QueueArgs) -> Result<ExitCode, Failure> {
             if ids.is_empty() && !all {
                 return Err(fatal(EX_USAGE, "retry: give IDs or --all".to_owned()));
             }
-            let n = store
-                .retry((!all).then_some(ids.as_slice()))
-                .map_err(db)?;
+            let n = store.retry((!all).then_some(ids.as_slice())).map_err(db)?;
             count("retried", n)
         }
         QueueOp::Purge { ids } => {
@@ -123,7 +121,8 @@ pub(crate) fn run(cli: &Cli, args: &QueueArgs) -> Result<ExitCode, Failure> {
                     s.queued.to_string(),
                     s.due.to_string(),
                     s.dead.to_string(),
-                    s.oldest_ms.map_or(String::new(), |m| (m / 1000).to_string()),
+                    s.oldest_ms
+                        .map_or(String::new(), |m| (m / 1000).to_string()),
                     s.disabled_endpoints.to_string(),
                 ]],
                 bare_first: false,
@@ -187,7 +186,14 @@ fn time(ms: Option<i64>) -> String {
 fn items(rows: &[ItemRow]) -> Table {
     Table {
         columns: vec![
-            "id", "event_id", "user", "driver", "endpoint", "created", "failures", "next_due",
+            "id",
+            "event_id",
+            "user",
+            "driver",
+            "endpoint",
+            "created",
+            "failures",
+            "next_due",
             "last_error",
         ],
         rows: rows
@@ -226,7 +232,12 @@ fn show(r: &ItemRow) -> Table {
                 .join(","),
             String::from_utf8_lossy(&req.body).into_owned(),
         ),
-        Err(e) => (String::new(), String::new(), String::new(), format!("unreadable: {e}")),
+        Err(e) => (
+            String::new(),
+            String::new(),
+            String::new(),
+            format!("unreadable: {e}"),
+        ),
     };
     t.columns
         .extend(["dead_since", "method", "url", "headers", "body"]);

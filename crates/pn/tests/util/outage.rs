@@ -185,7 +185,9 @@ impl Lmtp {
     /// Connects and says LHLO; `None` when the server is not there.
     pub(crate) fn connect(address: &str) -> Option<Lmtp> {
         let stream = TcpStream::connect(address).ok()?;
-        stream.set_read_timeout(Some(Duration::from_secs(60))).ok()?;
+        stream
+            .set_read_timeout(Some(Duration::from_secs(60)))
+            .ok()?;
         let mut c = Lmtp {
             reader: BufReader::new(stream.try_clone().ok()?),
             writer: stream,
