@@ -209,3 +209,36 @@ fn held_items_are_not_leased_until_released() {
     o.with_reader(|s| s.release_mine(&keys)).unwrap();
     assert_eq!(o.lease(10).len(), 1);
 }
+
+#[test]
+fn an_endpoint_failing_too_long_is_disabled_until_enabled() {
+    let policy = Policy {
+        schedule: vec![Duration::from_millis(1)],
+        disable_after: Duration::ZERO,
+        ..Policy::default()
+    };
+    let (_dir, o) = outbox(policy);
+    let p = o.producer(None);
+    p.enqueue(item("u", "http://127.0.0.1:1/x", 1)).unwrap();
+    p.enqueue(item("v", "http://127.0.0.1:2/x", 2)).unwrap();
+    p.commit().unwrap();
+    for l in o.lease(10) {
+        if endpoint(&l) == "http://127.0.0.1:1" {
+            o.fail(&l, &failure(Some(503)));
+        }
+    }
+    std::thread::sleep(Duration::from_millis(5));
+    let endpoints = o.with_reader(|s| s.endpoints()).unwrap();
+    assert!(endpoints[0].disabled_ms.is_some(), "{endpoints:?}");
+    assert!(
+        o.lease(10).is_empty(),
+        "nothing goes to a disabled endpoint"
+    );
+    assert!(
+        o.with_reader(|s| s.enable_endpoint("http://127.0.0.1:1"))
+            .unwrap()
+    );
+    let l = o.lease(10);
+    assert_eq!(l.len(), 1);
+    assert_eq!(body(&l[0].item), 1);
+}
