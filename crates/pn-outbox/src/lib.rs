@@ -59,8 +59,7 @@ struct Health {
 pub struct DurableOutbox {
     path: PathBuf,
     policy: Policy,
-    writer: Mutex<Option<Store>>,
-    reader: Mutex<Option<Store>>,
+    store: Mutex<Option<Store>>,
     commits: commit::Group,
     waker: Mutex<Option<Waker>>,
     leased: Mutex<HashMap<u64, LeasedRow>>,
@@ -89,8 +88,7 @@ impl DurableOutbox {
         DurableOutbox {
             path: path.into(),
             policy,
-            writer: Mutex::new(None),
-            reader: Mutex::new(None),
+            store: Mutex::new(None),
             commits: commit::Group::default(),
             waker: Mutex::new(None),
             leased: Mutex::new(HashMap::new()),
@@ -123,30 +121,40 @@ impl DurableOutbox {
         Producer::new(Arc::clone(self), hold)
     }
 
+    /// The group commit's transactions: fsync'd (`synchronous = FULL`).
     fn with_writer<T>(
         &self,
         f: impl FnOnce(&mut Store) -> Result<T, OutboxStoreError>,
     ) -> Result<T, OutboxStoreError> {
-        let mut guard = lock(&self.writer);
-        if guard.is_none() {
-            *guard = Some(Store::open(&self.path)?);
-        }
-        match guard.as_mut() {
-            Some(store) => f(store),
-            None => Err(OutboxStoreError::Sql(rusqlite::Error::InvalidQuery)),
-        }
+        self.with_store(true, f)
     }
 
+    /// The dispatcher's bookkeeping (lease, ack, reschedule): not fsync'd on their own
+    /// (`synchronous = NORMAL`) — the next commit's fsync covers them, since the WAL is
+    /// written in order. Losing one to a power cut only means a notification is sent again.
     fn with_reader<T>(
         &self,
         f: impl FnOnce(&mut Store) -> Result<T, OutboxStoreError>,
     ) -> Result<T, OutboxStoreError> {
-        let mut guard = lock(&self.reader);
+        self.with_store(false, f)
+    }
+
+    /// One connection per process: two would contend for SQLite's write lock, whose busy
+    /// handler sleeps (milliseconds at a time) instead of queueing.
+    fn with_store<T>(
+        &self,
+        durable: bool,
+        f: impl FnOnce(&mut Store) -> Result<T, OutboxStoreError>,
+    ) -> Result<T, OutboxStoreError> {
+        let mut guard = lock(&self.store);
         if guard.is_none() {
             *guard = Some(Store::open(&self.path)?);
         }
         match guard.as_mut() {
-            Some(store) => f(store),
+            Some(store) => {
+                store.set_durable(durable)?;
+                f(store)
+            }
             None => Err(OutboxStoreError::Sql(rusqlite::Error::InvalidQuery)),
         }
     }

@@ -31,18 +31,17 @@ CREATE TABLE IF NOT EXISTS items(
   failures INTEGER NOT NULL DEFAULT 0,
   last_error TEXT,
   dead_ms INTEGER,
-  body TEXT NOT NULL
+  body TEXT NOT NULL,
+  data BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS items_key ON items(key, id) WHERE dead_ms IS NULL;
-CREATE INDEX IF NOT EXISTS items_event ON items(event_id);
 CREATE TABLE IF NOT EXISTS queues(
   key TEXT PRIMARY KEY,
   endpoint TEXT NOT NULL,
   next_due_ms INTEGER NOT NULL,
   owner INTEGER
-);
+) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS queues_due ON queues(next_due_ms);
-CREATE INDEX IF NOT EXISTS queues_endpoint ON queues(endpoint);
 CREATE TABLE IF NOT EXISTS endpoints(
   endpoint TEXT PRIMARY KEY,
   failures INTEGER NOT NULL DEFAULT 0,
@@ -79,9 +78,31 @@ pub fn key_of(item: &OutboxItem, endpoint: &str) -> String {
     format!("{}\u{1f}{endpoint}", item.user)
 }
 
+/// An item as stored: JSON without the request body, and the body's bytes as a BLOB (JSON
+/// would write each byte as a decimal number, several times the size).
+fn encode(item: &OutboxItem) -> Result<(String, Vec<u8>), OutboxStoreError> {
+    let mut meta = item.clone();
+    let data = match &mut meta.payload {
+        Payload::Http(req) => std::mem::take(&mut req.body),
+    };
+    let json = serde_json::to_string(&meta).map_err(OutboxStoreError::Encode)?;
+    Ok((json, data))
+}
+
+/// The inverse of [`encode`].
+pub fn decode(meta: &str, data: Vec<u8>) -> Result<OutboxItem, serde_json::Error> {
+    let mut item: OutboxItem = serde_json::from_str(meta)?;
+    match &mut item.payload {
+        Payload::Http(req) => req.body = data,
+    }
+    Ok(item)
+}
+
 /// One open connection.
 pub struct Store {
     conn: Connection,
+    /// Whether commits are fsync'd (`synchronous = FULL`, the default) or not (`NORMAL`).
+    durable: bool,
 }
 
 /// A row handed out by [`Store::lease`].
@@ -134,7 +155,25 @@ impl Store {
             path: path.to_owned(),
             source,
         })?;
-        Ok(Store { conn })
+        Ok(Store {
+            conn,
+            durable: true,
+        })
+    }
+
+    /// Whether the following commits are fsync'd (`synchronous = FULL`) or left to the next
+    /// fsync'd one or checkpoint (`NORMAL`: still atomic and crash-safe for the process, may
+    /// be lost with the machine).
+    pub fn set_durable(&mut self, durable: bool) -> Result<(), OutboxStoreError> {
+        if self.durable != durable {
+            self.conn.pragma_update(
+                None,
+                "synchronous",
+                if durable { "FULL" } else { "NORMAL" },
+            )?;
+            self.durable = durable;
+        }
+        Ok(())
     }
 
     /// Stores every batch in one transaction (one fsync). With `hold`, the queue of an item
@@ -158,8 +197,8 @@ impl Store {
             let hold = *hold;
             let mut held = Vec::new();
             let mut insert = tx.prepare_cached(
-                "INSERT INTO items(event_id, key, user, driver, endpoint, created_ms, body) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                "INSERT INTO items(event_id, key, user, driver, endpoint, created_ms, body, data) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )?;
             let mut queue = tx.prepare_cached(
                 "INSERT INTO queues(key, endpoint, next_due_ms, owner) VALUES (?1, ?2, ?3, ?4) \
@@ -173,7 +212,7 @@ impl Store {
             for item in items {
                 let endpoint = endpoint_of(item);
                 let key = key_of(item, &endpoint);
-                let body = serde_json::to_string(item).map_err(OutboxStoreError::Encode)?;
+                let (body, data) = encode(item)?;
                 insert.execute(params![
                     item.event_id.to_string(),
                     key,
@@ -181,7 +220,8 @@ impl Store {
                     item.driver,
                     endpoint,
                     now,
-                    body
+                    body,
+                    data
                 ])?;
                 let id = tx.last_insert_rowid();
                 let hold = match hold {
@@ -245,7 +285,7 @@ impl Store {
                 })?
                 .collect::<Result<_, _>>()?;
             let mut head = tx.prepare_cached(
-                "SELECT id, created_ms, body FROM items WHERE key = ?1 AND dead_ms IS NULL \
+                "SELECT id, created_ms, body, data FROM items WHERE key = ?1 AND dead_ms IS NULL \
                  ORDER BY id LIMIT 1",
             )?;
             let mut set_due =
@@ -261,12 +301,13 @@ impl Store {
                     set_due.execute(params![key, now + ms(defer), Option::<i64>::None])?;
                     continue;
                 }
-                let Some((id, created, body)) = head
+                let Some((id, created, body, data)) = head
                     .query_row(params![key], |r| {
                         Ok((
                             r.get::<_, i64>(0)?,
                             r.get::<_, i64>(1)?,
                             r.get::<_, String>(2)?,
+                            r.get::<_, Vec<u8>>(3)?,
                         ))
                     })
                     .optional()?
@@ -279,7 +320,7 @@ impl Store {
                     set_due.execute(params![key, now, Option::<i64>::None])?;
                     continue;
                 }
-                let item: OutboxItem = match serde_json::from_str(&body) {
+                let item: OutboxItem = match decode(&body, data) {
                     Ok(item) => item,
                     Err(e) => {
                         let why = format!("unreadable: {e}");

@@ -28,8 +28,10 @@ pub struct ItemRow {
     pub dead_ms: Option<i64>,
     /// When its queue's head may next be sent (queued items only).
     pub next_due_ms: Option<i64>,
-    /// The stored item (JSON).
+    /// The stored item as JSON, without the request body (see [`ItemRow::item`]).
     pub body: String,
+    /// The request body.
+    pub data: Vec<u8>,
 }
 
 /// One row of [`Store::endpoints`].
@@ -64,6 +66,13 @@ pub struct Stats {
     pub disabled_endpoints: i64,
 }
 
+impl ItemRow {
+    /// The stored item.
+    pub fn item(&self) -> Result<pn_core::OutboxItem, serde_json::Error> {
+        super::decode(&self.body, self.data.clone())
+    }
+}
+
 impl Store {
     /// Endpoints known to the outbox.
     pub fn endpoints(&self) -> Result<Vec<EndpointRow>, OutboxStoreError> {
@@ -91,7 +100,7 @@ impl Store {
     pub fn items(&self, dead: bool, limit: usize) -> Result<Vec<ItemRow>, OutboxStoreError> {
         let sql = format!(
             "SELECT i.id, i.event_id, i.user, i.driver, i.endpoint, i.created_ms, i.failures, \
-             i.last_error, i.dead_ms, q.next_due_ms, i.body FROM items i \
+             i.last_error, i.dead_ms, q.next_due_ms, i.body, i.data FROM items i \
              LEFT JOIN queues q ON q.key = i.key AND i.dead_ms IS NULL \
              WHERE i.dead_ms IS {} NULL ORDER BY i.id LIMIT ?1",
             if dead { "NOT" } else { "" }
@@ -102,7 +111,7 @@ impl Store {
     /// One item by row id or event id.
     pub fn item(&self, id: &str) -> Result<Option<ItemRow>, OutboxStoreError> {
         let sql = "SELECT i.id, i.event_id, i.user, i.driver, i.endpoint, i.created_ms, \
-                   i.failures, i.last_error, i.dead_ms, q.next_due_ms, i.body FROM items i \
+                   i.failures, i.last_error, i.dead_ms, q.next_due_ms, i.body, i.data FROM items i \
                    LEFT JOIN queues q ON q.key = i.key AND i.dead_ms IS NULL \
                    WHERE i.event_id = ?1 OR CAST(i.id AS TEXT) = ?1 LIMIT 1";
         Ok(self.select(sql, params![id])?.into_iter().next())
@@ -128,6 +137,7 @@ impl Store {
                     dead_ms: r.get(8)?,
                     next_due_ms: r.get(9)?,
                     body: r.get(10)?,
+                    data: r.get(11)?,
                 })
             })?
             .collect::<Result<_, _>>()?;

@@ -218,7 +218,7 @@ fn items(rows: &[ItemRow]) -> Table {
 
 fn show(r: &ItemRow) -> Table {
     let mut t = items(std::slice::from_ref(r));
-    let (method, url, headers, body) = match serde_json::from_str::<OutboxItem>(&r.body) {
+    let (method, url, headers, body) = match r.item() {
         Ok(OutboxItem {
             payload: Payload::Http(req),
             ..
