@@ -18,7 +18,9 @@
 //! Dovecot needs root; without root or without `/usr/lib/dovecot/lmtp` only pn is measured
 //! and a notice says so. `PN_BENCH_SECONDS` sets each run's length (default 3) and `PN_BENCH_ROUNDS` how many
 //! interleaved rounds each server gets (default 3); `PN_BENCH_PN_ONLY=1` measures pn alone
-//! (for profiling it).
+//! (for profiling it). `PN_BENCH_OUTBOX=memory|durable` sets pn's `pn_outbox` (default: pn's
+//! default, durable); `PN_BENCH_OUTBOX=both` runs a second pn server, `pn-memory`, with the
+//! memory outbox in the same interleaved rounds and prints what the durable outbox costs.
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
@@ -124,8 +126,20 @@ fn measure(
     // All servers run at once and the runs alternate between them, round after round, so a
     // slow spell of the machine (other jobs, the disk's write-back) hits every server alike.
     let mut servers: Vec<(&str, String, Server)> = Vec::new();
-    let (child, address) = start_pn(pn, &base.join("pn"), http, root_user)?;
+    let outbox = std::env::var("PN_BENCH_OUTBOX").ok();
+    let both = outbox.as_deref() == Some("both");
+    let pn_outbox = if both {
+        Some("durable")
+    } else {
+        outbox.as_deref()
+    };
+    let (child, address) = start_pn(pn, &base.join("pn"), http, root_user, pn_outbox)?;
     servers.push(("pn", address, Server(child, None)));
+    if both {
+        let dir = base.join("pn-memory");
+        let (child, address) = start_pn(pn, &dir, http, root_user, Some("memory"))?;
+        servers.push(("pn-memory", address, Server(child, None)));
+    }
     if with_dovecot {
         for (name, fsync) in [("dovecot", "always"), ("dovecot-optimized", "optimized")] {
             let (child, conf, address) = start_dovecot(&base.join(name), http, fsync)?;
@@ -192,7 +206,7 @@ fn measure(
                 .find(|(name, c, _)| *name == n && *c == clients)
                 .map(|(_, _, r)| r)
         };
-        for other in ["dovecot", "dovecot-optimized"] {
+        for other in ["dovecot", "dovecot-optimized", "pn-memory"] {
             if let (Some(p), Some(d)) = (runs("pn"), runs(other)) {
                 // The ratio of each round (both measured back to back), then their median.
                 let ratios: Vec<f64> = p
@@ -358,10 +372,24 @@ fn common(users: &Path, http: u16) -> String {
     )
 }
 
-fn start_pn(pn: &Path, dir: &Path, http: u16, root_user: bool) -> anyhow::Result<(Child, String)> {
+fn start_pn(
+    pn: &Path,
+    dir: &Path,
+    http: u16,
+    root_user: bool,
+    outbox: Option<&str>,
+) -> anyhow::Result<(Child, String)> {
     let (users, ids) = setup(dir, root_user)?;
     let conf = dir.join("pn.conf");
     let mut text = common(&users, http);
+    if let Some(mode) = outbox {
+        text.push_str(&format!("pn_outbox = {mode}\n"));
+    }
+    // Under home/, which belongs to the mail user.
+    text.push_str(&format!(
+        "pn_outbox_path = {}\n",
+        dir.join("home/.pn-outbox/outbox.db").display()
+    ));
     if let Some((u, g)) = ids {
         text = format!("mail_uid = {u}\nmail_gid = {g}\n{text}");
     }

@@ -9,6 +9,7 @@
 //! - `deb [--check]`: a Debian package (binary, man pages, completions, systemd units,
 //!   `/etc/pn/pn.conf`); `--check` installs, runs and removes it.
 //! - `debian-config`: Debian's packaged dovecot.conf tree must pass `pn config check`.
+//! - `soak`: long-running robustness tests (`pn lmtp` killed 100 times, see `soak.rs`).
 
 mod bench;
 mod bench_bridge;
@@ -17,6 +18,7 @@ mod ci;
 mod debian_config;
 mod dist;
 mod run;
+mod soak;
 
 use std::process::ExitCode;
 
@@ -30,6 +32,7 @@ fn main() -> ExitCode {
         Some("debian-config") => debian_config::run(),
         Some("dist") => dist::dist(),
         Some("deb") => dist::deb(&args[1..]),
+        Some("soak") => soak::run(),
         _ => {
             usage();
             return ExitCode::from(64);
@@ -51,7 +54,7 @@ fn usage() {
     #[allow(clippy::print_stderr)]
     {
         eprintln!(
-            "usage: cargo xtask <ci | bench [cargo bench args…] [-- criterion args…] | bench lmtp | bench bridge | dist | deb [--check] | debian-config>"
+            "usage: cargo xtask <ci | bench [cargo bench args…] [-- criterion args…] | bench lmtp | bench bridge | dist | deb [--check] | debian-config | soak>"
         );
     }
 }

@@ -160,6 +160,14 @@ pub enum OutboxError {
 pub trait Outbox: Send + Sync {
     /// Accepts an item; once this returns `Ok`, delivering it is the outbox's responsibility.
     fn enqueue(&self, item: OutboxItem) -> Result<OutboxId, OutboxError>;
+
+    /// Makes everything this handle enqueued durable, waiting for the storage's commit. The
+    /// host calls it after the mail transaction committed and before it acknowledges the
+    /// delivery (LMTP's `250`, `pn deliver`'s exit 0), so an acknowledged message's
+    /// notifications survive a crash. Outboxes that keep nothing (memory) do nothing.
+    fn commit(&self) -> Result<(), OutboxError> {
+        Ok(())
+    }
 }
 
 /// Called after every successful enqueue (see [`MemoryOutbox::set_waker`]).
@@ -207,6 +215,13 @@ impl MemoryOutbox {
     /// Removes and returns everything queued, oldest first.
     pub fn take_all(&self) -> Vec<(OutboxId, OutboxItem)> {
         self.lock().drain(..).collect()
+    }
+
+    /// Removes and returns up to `max` items, oldest first.
+    pub fn take_up_to(&self, max: usize) -> Vec<(OutboxId, OutboxItem)> {
+        let mut queue = self.lock();
+        let n = max.min(queue.len());
+        queue.drain(..n).collect()
     }
 
     /// Number of queued items.

@@ -10,7 +10,7 @@ use tokio::task::JoinSet;
 use tracing::{debug, error};
 
 use crate::attempt::{self, Outcome, Pools};
-use crate::{DispatchError, LOG_TARGET, OX_LOG_TARGET, tls};
+use crate::{DispatchError, LOG_TARGET, tls};
 
 /// Dispatcher settings: Dovecot's `ssl_client_*` settings that apply to outgoing HTTPS.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,6 +81,66 @@ impl DispatchConfig {
 pub struct Dispatcher {
     pools: Pools,
     blocking: OnceLock<tokio::runtime::Runtime>,
+    log: OutcomeLog,
+}
+
+/// Logs how an item's send ended, in the producing driver's words (see
+/// [`Dispatcher::set_outcome_log`]).
+pub type OutcomeLog = Arc<dyn Fn(&OutboxItem, &Outcome) + Send + Sync>;
+
+/// Requests one [`Dispatcher::run`] has in flight at most; the rest wait in their queue.
+pub const MAX_IN_FLIGHT: usize = 256;
+
+/// One item a [`Queue`] handed out to be sent.
+#[derive(Debug, Clone)]
+pub struct Leased {
+    /// The queue's own handle for it (a row id, a sequence number, …).
+    pub lease: u64,
+    /// The item.
+    pub item: OutboxItem,
+}
+
+/// The consumer side of an outbox, as the dispatcher sees it: the memory outbox, pn-outbox's
+/// durable one, later a JetStream consumer. What a failure means (retry later, dead letter,
+/// forget) is the queue's decision, not the dispatcher's.
+pub trait Queue: Send + Sync + 'static {
+    /// Up to `max` items that are due now, each handed out once until it is acked or
+    /// failed. May block (the dispatcher calls it on a blocking thread).
+    fn lease(&self, max: usize) -> Vec<Leased>;
+    /// The item was delivered.
+    fn ack(&self, leased: &Leased);
+    /// The send failed after the driver's own attempts.
+    fn fail(&self, leased: &Leased, outcome: &Outcome);
+    /// Registers a function to call when items were added (replacing any earlier one).
+    fn set_waker(&self, waker: Arc<dyn Fn() + Send + Sync>);
+    /// How often to look for due items without being woken (`None`: only when woken).
+    fn poll_interval(&self) -> Option<std::time::Duration> {
+        None
+    }
+    /// Whether [`Dispatcher::run`] sends what is still queued when it is shut down (a queue
+    /// that forgets everything on exit) or leaves it for the next run (a durable one).
+    fn drain_on_shutdown(&self) -> bool {
+        true
+    }
+}
+
+/// Fire and forget, exactly as Dovecot: every item is handed out once; failures are logged
+/// by the dispatcher and then forgotten.
+impl Queue for MemoryOutbox {
+    fn lease(&self, max: usize) -> Vec<Leased> {
+        self.take_up_to(max)
+            .into_iter()
+            .map(|(id, item)| Leased { lease: id.0, item })
+            .collect()
+    }
+
+    fn ack(&self, _leased: &Leased) {}
+
+    fn fail(&self, _leased: &Leased, _outcome: &Outcome) {}
+
+    fn set_waker(&self, waker: Arc<dyn Fn() + Send + Sync>) {
+        MemoryOutbox::set_waker(self, move || waker());
+    }
 }
 
 impl std::fmt::Debug for Dispatcher {
@@ -105,17 +165,25 @@ impl Dispatcher {
                 config.max_connections,
             ),
             blocking: OnceLock::new(),
+            log: Arc::new(log_outcome),
         })
     }
 
-    /// Delivers one item with all its attempts and logs the result the way the producing
-    /// driver would (ox: `Notification sent successfully: …` at debug,
-    /// `Error when sending notification: …` at error, under `push-notification-ox`).
+    /// Replaces how outcomes are logged. The default logs `Notification sent successfully: …`
+    /// at debug and `Error when sending notification: …` at error under [`LOG_TARGET`]; a host
+    /// installs one that logs each driver's items under that driver's target (ox:
+    /// `push-notification-ox`), which `tracing` needs as a constant.
+    pub fn set_outcome_log(&mut self, log: OutcomeLog) {
+        self.log = log;
+    }
+
+    /// Delivers one item with all its attempts (the driver's own rules, [`attempt`]) and logs
+    /// the result through the outcome log.
     pub async fn send(&self, item: &OutboxItem) -> Outcome {
         let outcome = match &item.payload {
             Payload::Http(req) => attempt::send(&self.pools, &item.event_id, req).await,
         };
-        log_outcome(item, &outcome);
+        (self.log)(item, &outcome);
         outcome
     }
 
@@ -147,39 +215,77 @@ impl Dispatcher {
         }
     }
 
-    /// Runs until `shutdown` completes: waits for items in `outbox` (woken by
-    /// [`MemoryOutbox::set_waker`], which this replaces) and sends each in its own task.
-    /// After `shutdown`, sends what is still queued and waits for every request in flight.
-    pub async fn run(
-        self: Arc<Self>,
-        outbox: Arc<MemoryOutbox>,
-        shutdown: impl Future<Output = ()>,
-    ) {
+    /// Runs until `shutdown` completes: leases due items from `queue` (woken by
+    /// [`Queue::set_waker`], which this replaces, and every [`Queue::poll_interval`]), sends
+    /// each in its own task, at most [`MAX_IN_FLIGHT`] at once, and reports each outcome back
+    /// ([`Queue::ack`] / [`Queue::fail`]). After `shutdown` it sends what is still queued when
+    /// the queue asks for that ([`Queue::drain_on_shutdown`], the memory outbox) and waits for
+    /// every request in flight.
+    pub async fn run<Q: Queue>(self: Arc<Self>, queue: Arc<Q>, shutdown: impl Future<Output = ()>) {
         let notify = Arc::new(Notify::new());
         let waker = notify.clone();
-        outbox.set_waker(move || waker.notify_one());
+        queue.set_waker(Arc::new(move || waker.notify_one()));
+        let poll = queue.poll_interval();
         let mut tasks = JoinSet::new();
         tokio::pin!(shutdown);
         loop {
-            for (_, item) in outbox.take_all() {
-                let me = self.clone();
-                tasks.spawn(async move {
-                    me.send(&item).await;
-                });
-            }
+            self.spawn_due(&queue, &mut tasks).await;
+            let tick = async {
+                match poll {
+                    Some(d) => tokio::time::sleep(d).await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 () = &mut shutdown => break,
                 () = notify.notified() => {}
+                () = tick => {}
                 Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
             }
         }
-        for (_, item) in outbox.take_all() {
-            let me = self.clone();
-            tasks.spawn(async move {
-                me.send(&item).await;
-            });
+        if queue.drain_on_shutdown() {
+            loop {
+                let before = tasks.len();
+                self.spawn_due(&queue, &mut tasks).await;
+                if tasks.len() == before {
+                    break;
+                }
+            }
         }
         while tasks.join_next().await.is_some() {}
+    }
+
+    async fn spawn_due<Q: Queue>(self: &Arc<Self>, queue: &Arc<Q>, tasks: &mut JoinSet<()>) {
+        let room = MAX_IN_FLIGHT.saturating_sub(tasks.len());
+        if room == 0 {
+            return;
+        }
+        let q = Arc::clone(queue);
+        // Queues may do blocking I/O (a database): keep it off the runtime's workers.
+        let leased = tokio::task::spawn_blocking(move || q.lease(room))
+            .await
+            .unwrap_or_default();
+        for leased in leased {
+            let me = Arc::clone(self);
+            let q = Arc::clone(queue);
+            tasks.spawn(async move {
+                let outcome = me.send(&leased.item).await;
+                let _ = tokio::task::spawn_blocking(move || {
+                    if outcome.success {
+                        q.ack(&leased);
+                    } else {
+                        q.fail(&leased, &outcome);
+                    }
+                })
+                .await;
+            });
+        }
+    }
+
+    /// Runs `future` to completion on the dispatcher's own runtime, for one-shot processes
+    /// (do not call it from inside a tokio runtime).
+    pub fn block_on<F: Future>(&self, future: F) -> Result<F::Output, DispatchError> {
+        Ok(self.runtime()?.block_on(future))
     }
 
     fn runtime(&self) -> Result<&tokio::runtime::Runtime, DispatchError> {
@@ -219,19 +325,9 @@ async fn join_all<F: Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output>
 }
 
 fn log_outcome(item: &OutboxItem, outcome: &Outcome) {
-    let ox = item.driver.eq_ignore_ascii_case("ox");
-    match (ox, outcome.success) {
-        (true, true) => {
-            debug!(target: OX_LOG_TARGET, user = %item.user, "Notification sent successfully: {}", outcome.message);
-        }
-        (true, false) => {
-            error!(target: OX_LOG_TARGET, user = %item.user, "Error when sending notification: {}", outcome.message);
-        }
-        (false, true) => {
-            debug!(target: LOG_TARGET, driver = %item.driver, user = %item.user, "Notification sent successfully: {}", outcome.message);
-        }
-        (false, false) => {
-            error!(target: LOG_TARGET, driver = %item.driver, user = %item.user, "Error when sending notification: {}", outcome.message);
-        }
+    if outcome.success {
+        debug!(target: LOG_TARGET, driver = %item.driver, user = %item.user, event_id = %item.event_id, "Notification sent successfully: {}", outcome.message);
+    } else {
+        error!(target: LOG_TARGET, driver = %item.driver, user = %item.user, event_id = %item.event_id, "Error when sending notification: {}", outcome.message);
     }
 }

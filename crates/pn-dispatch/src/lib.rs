@@ -19,10 +19,11 @@
 //!   driver URL, shared by every user; connections are bounded per origin and in all
 //!   ([`DispatchConfig`]), and requests beyond the bounds wait without a connection.
 //!
-//! A [`Dispatcher`] runs either as a task draining a [`MemoryOutbox`]
-//! ([`Dispatcher::run`]) or, in a one-shot process such as `pn deliver`, through
-//! [`Dispatcher::drain_blocking`], which returns once everything queued was sent or given up.
-//! The outcome is only logged: a delivery never depends on its notification.
+//! A [`Dispatcher`] runs either as a task over a [`Queue`] ([`Dispatcher::run`]: the
+//! [`MemoryOutbox`], fire and forget like Dovecot, or pn-outbox's durable outbox, which
+//! reschedules failures and keeps dead letters) or, in a one-shot process with a memory
+//! outbox, through [`Dispatcher::drain_blocking`], which returns once everything queued was
+//! sent or given up. A delivery never depends on its notification.
 //!
 //! ```no_run
 //! use pn_core::MemoryOutbox;
@@ -46,7 +47,7 @@ pub mod tls;
 pub mod wire;
 
 pub use attempt::Outcome;
-pub use dispatcher::{DispatchConfig, Dispatcher};
+pub use dispatcher::{DispatchConfig, Dispatcher, Leased, MAX_IN_FLIGHT, OutcomeLog, Queue};
 pub use error::DispatchError;
 
 /// `tracing` target of the ox driver's delivery lines (Dovecot's `push-notification-ox: `).

@@ -87,6 +87,10 @@ pub(crate) enum Command {
     /// Write the man pages into a directory (used by packaging).
     #[command(hide = true)]
     GenerateMan(cmd::generate::ManArgs),
+    /// Send the durable outbox's notifications (for hosts that only run `pn deliver`).
+    Dispatch(cmd::dispatch::DispatchArgs),
+    /// Inspect and manage the durable outbox.
+    Queue(cmd::queue::QueueArgs),
 }
 
 fn parse_override(s: &str) -> Result<(String, String), String> {
@@ -132,7 +136,8 @@ fn push_down_formatter(cli: &mut Cli) -> Result<(), String> {
             // doveadm accepts -f for every command; these print nothing to format.
             _ => {}
         },
-        Command::Save(_) | Command::Flags(_) | Command::Expunge(_) => {}
+        Command::Queue(a) if a.formatter.is_none() => a.formatter = Some(mail()?),
+        Command::Save(_) | Command::Flags(_) | Command::Expunge(_) | Command::Queue(_) => {}
         Command::Deliver(_) => {
             return unsupported("deliver (dovecot-lda's -f SENDER goes after `deliver`)");
         }
@@ -141,7 +146,8 @@ fn push_down_formatter(cli: &mut Cli) -> Result<(), String> {
         Command::Completions(_)
         | Command::GenerateMan(_)
         | Command::Webpush(_)
-        | Command::Bridge(_) => {
+        | Command::Bridge(_)
+        | Command::Dispatch(_) => {
             return unsupported("this command");
         }
     }
@@ -202,6 +208,8 @@ fn main() -> ExitCode {
         Command::Bridge(args) => cmd::bridge::run(&cli, args),
         Command::Completions(args) => cmd::generate::completions(args),
         Command::GenerateMan(args) => cmd::generate::man(args),
+        Command::Dispatch(args) => cmd::dispatch::run(&cli, args),
+        Command::Queue(args) => cmd::queue::run(&cli, args),
     };
     match result {
         Ok(code) => code,

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use pn_dispatch::{DispatchConfig, Dispatcher};
+use pn_outbox::{DurableOutbox, Producer};
 
 use pn_config::time::parse_uint;
 use pn_config::value::{parse_bool, parse_octal};
@@ -240,10 +240,36 @@ impl Session {
     pub(crate) fn shared_mail_user(
         &self,
         record: UserRecord,
-        outbox: &Arc<MemoryOutbox>,
+        outbox: &ServerOutbox,
         session_id: String,
     ) -> Result<MailUser, String> {
-        self.open_user(record, Some(Arc::clone(outbox)), session_id)
+        let outbox = match outbox {
+            ServerOutbox::Memory(m) => UserOutbox::Memory(Arc::clone(m)),
+            ServerOutbox::Durable(d) => UserOutbox::Durable(Arc::new(d.producer(None))),
+        };
+        self.open_user(record, Some(outbox), session_id)
+    }
+
+    /// The outbox a one-shot command's drivers enqueue into (`pn_outbox`), and how long it
+    /// sends before leaving the rest to the dispatcher.
+    fn one_shot_outbox(&self) -> Result<(UserOutbox, std::time::Duration), String> {
+        let get = |k: &str| self.setting(k);
+        let wait = crate::cmd::dispatch::push_wait(get)?;
+        Ok(match crate::cmd::dispatch::outbox_mode(get)? {
+            crate::cmd::dispatch::OutboxMode::Memory => {
+                (UserOutbox::Memory(Arc::new(MemoryOutbox::new())), wait)
+            }
+            crate::cmd::dispatch::OutboxMode::Durable(path, policy) => {
+                let durable = Arc::new(DurableOutbox::new(path, policy));
+                // Held past the wait so the dispatcher never sends it at the same time; a
+                // process that dies frees its queues at once (pn-outbox checks its pid).
+                let hold = wait + std::time::Duration::from_secs(5);
+                (
+                    UserOutbox::Durable(Arc::new(durable.producer(Some(hold)))),
+                    wait,
+                )
+            }
+        })
     }
 
     /// The ids a user's files are accessed with (userdb, else `mail_uid`/`mail_gid`).
@@ -254,7 +280,7 @@ impl Session {
     fn open_user(
         &self,
         record: UserRecord,
-        shared_outbox: Option<Arc<MemoryOutbox>>,
+        shared_outbox: Option<UserOutbox>,
         session_id: String,
     ) -> Result<MailUser, String> {
         let ids = privileges::mail_ids(&record, &self.settings).map_err(|e| e.to_string())?;
@@ -276,12 +302,15 @@ impl Session {
             metadata,
         });
         let drain_on_drop = shared_outbox.is_none();
-        let outbox = shared_outbox.unwrap_or_else(|| Arc::new(MemoryOutbox::new()));
-        let pn = PushNotifications::new(
-            crate::drivers::registry(),
-            Arc::clone(&host),
-            Arc::clone(&outbox) as Arc<dyn pn_core::Outbox>,
-        );
+        let (outbox, push_wait) = match shared_outbox {
+            Some(o) => (o, std::time::Duration::ZERO),
+            None => self.one_shot_outbox()?,
+        };
+        let producer: Arc<dyn pn_core::Outbox> = match &outbox {
+            UserOutbox::Memory(m) => Arc::clone(m) as Arc<dyn pn_core::Outbox>,
+            UserOutbox::Durable(p) => Arc::clone(p) as Arc<dyn pn_core::Outbox>,
+        };
+        let pn = PushNotifications::new(crate::drivers::registry(), Arc::clone(&host), producer);
         let env = self.plugin_env(&record)?;
         let info = UserInfo {
             username: record.username.clone(),
@@ -312,7 +341,8 @@ impl Session {
             raw_name,
             outbox,
             drain_on_drop,
-            dispatch: DispatchConfig::from_settings(|key| self.setting(key)),
+            push_wait,
+            dispatch: pn_dispatch::DispatchConfig::from_settings(|key| self.setting(key)),
             host,
         })
     }
@@ -371,36 +401,77 @@ pub(crate) struct MailUser {
     /// The plugin settings of the raw user.
     env: Arc<dyn PluginEnv>,
     raw_name: &'static str,
-    outbox: Arc<MemoryOutbox>,
+    outbox: UserOutbox,
     /// Whether dropping the user sends what its drivers queued (one-shot commands).
     drain_on_drop: bool,
-    dispatch: DispatchConfig,
+    /// How long a one-shot command sends before leaving the rest to the dispatcher.
+    push_wait: std::time::Duration,
+    dispatch: pn_dispatch::DispatchConfig,
     /// The user's mail and metadata store, for the push drivers' gone-feedback.
     host: Arc<dyn MailboxHost>,
 }
 
+/// The outbox of a long-running server, shared by all its deliveries.
+pub(crate) enum ServerOutbox {
+    /// `pn_outbox = memory`.
+    Memory(Arc<MemoryOutbox>),
+    /// `pn_outbox = durable`.
+    Durable(Arc<DurableOutbox>),
+}
+
+/// What one user's drivers enqueue into.
+enum UserOutbox {
+    Memory(Arc<MemoryOutbox>),
+    Durable(Arc<Producer>),
+}
+
 /// A one-shot command sends what its drivers queued before the process exits (Dovecot's user
-/// deinit waits for pending HTTP requests too). The command's exit code never depends on it.
+/// deinit waits for pending HTTP requests too), for at most `pn_deliver_push_wait` with the
+/// durable outbox. The command's exit code never depends on the sending.
 impl Drop for MailUser {
     fn drop(&mut self) {
-        if !self.drain_on_drop || self.outbox.is_empty() {
+        if !self.drain_on_drop {
             return;
         }
-        match Dispatcher::new(&self.dispatch) {
-            Ok(dispatcher) => {
-                crate::drivers::drain_with_feedback(
-                    &dispatcher,
-                    &self.outbox,
-                    &*self.host,
-                    self.push.info(),
-                );
+        if let Err(e) = self.commit_outbox() {
+            tracing::error!("{e}");
+        }
+        let pending = match &self.outbox {
+            UserOutbox::Memory(m) => !m.is_empty(),
+            UserOutbox::Durable(p) => p.holds_any(),
+        };
+        if !pending {
+            return;
+        }
+        // Built only when there is something to send: it reads the system's CA store.
+        let dispatcher = match crate::cmd::dispatch::dispatcher_for(&self.dispatch) {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::error!(target: pn_driver_ox::LOG_TARGET, "{e}");
+                return;
             }
-            Err(e) => tracing::error!(target: pn_driver_ox::LOG_TARGET, "{e}"),
+        };
+        match &self.outbox {
+            // A push service's 404/410 removes the device token or Web Push subscription
+            // (pn_driver_push::gone); the durable outbox's dispatcher does not report back yet.
+            UserOutbox::Memory(m) => {
+                crate::drivers::drain_with_feedback(&dispatcher, m, &*self.host, self.push.info());
+            }
+            UserOutbox::Durable(p) => p.send_held(&dispatcher, self.push_wait),
         }
     }
 }
 
 impl MailUser {
+    /// Makes the notifications of what this user did so far durable (nothing to do with the
+    /// memory outbox). Call it after the mail was stored and before acknowledging it.
+    pub(crate) fn commit_outbox(&self) -> Result<(), String> {
+        match &self.outbox {
+            UserOutbox::Memory(_) => Ok(()),
+            UserOutbox::Durable(p) => p.commit_staged().map_err(|e| e.to_string()),
+        }
+    }
+
     /// The "raw mail user" LDA creates to read the incoming message: its drivers are
     /// initialised (dlog's second `Called init`) but it starts no transaction.
     pub(crate) fn raw_user(&self) -> PushUser {

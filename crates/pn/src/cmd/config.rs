@@ -107,6 +107,17 @@ fn check(config: &Config, out: &mut String) -> Result<(), Failure> {
     let mut warnings = config.check().map_err(settings::failure)?;
     check_userdb(config, &mut warnings)?;
     check_lua_files(config)?;
+    // The outbox settings (pn_outbox, pn_retry_*, pn_endpoint_*, pn_deliver_push_wait).
+    for protocol in ["lda", "lmtp"] {
+        let effective = config.effective(protocol);
+        crate::cmd::dispatch::check(|k| {
+            effective
+                .get(k)
+                .map(|s| s.value.to_string())
+                .filter(|v| !v.is_empty())
+        })
+        .map_err(|e| Failure::new(crate::exit::EX_USAGE, format!("pn: {e}")))?;
+    }
     warn_all(&warnings);
     check_webhook(config)?;
     out.push_str(&format!(

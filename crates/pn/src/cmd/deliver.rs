@@ -146,6 +146,17 @@ pub(crate) fn run(cli: &Cli, args: &DeliverArgs) -> Result<ExitCode, Failure> {
             .unwrap_or("INBOX");
         deliver(&session, &user, mailbox, &incoming(&message))
     };
+    // Exit 0 promises the notification too: it is durable before we exit (the sending,
+    // for at most pn_deliver_push_wait when `user` is dropped, never changes the exit code).
+    let result = match result {
+        Ok(saved) => match user.commit_outbox() {
+            Ok(()) => Ok(saved),
+            Err(e) => {
+                return Err(Failure::new(EX_TEMPFAIL, format!("{prefix}: Error: {e}")));
+            }
+        },
+        Err(e) => Err(e),
+    };
     drop(raw_user);
     drop(user);
     match result {

@@ -23,18 +23,19 @@ use clap::Args;
 use pn_config::time::{parse_interval_msecs, parse_uint};
 use pn_config::value::{parse_bool, parse_enum, parse_size};
 use pn_core::MemoryOutbox;
-use pn_dispatch::{DispatchConfig, Dispatcher};
 use pn_lmtp::{
     Backend, DeliveryAddress, Envelope, Listener, Message, Reply, Server, ServerConfig,
     TraceSettings,
 };
+use pn_outbox::DurableOutbox;
 use pn_userdb::UserRecord;
 
 use crate::Cli;
 use crate::cmd::deliver::{deliver, incoming};
+use crate::cmd::dispatch::OutboxMode;
 use crate::exit::{EX_TEMPFAIL, EX_USAGE, Failure};
 use crate::privileges;
-use crate::session::{LookupError, Session};
+use crate::session::{LookupError, ServerOutbox, Session};
 
 /// Arguments of `pn lmtp`.
 #[derive(Debug, Args)]
@@ -98,17 +99,31 @@ pub(crate) fn run(cli: &Cli, args: &LmtpArgs) -> Result<ExitCode, Failure> {
     };
     let euid = rustix::process::geteuid().as_raw();
     let config = server_config(&session)?;
-    let dispatch = DispatchConfig::from_settings(|k| session.setting(k));
-    let dispatcher = Dispatcher::new(&dispatch)
+    let dispatcher = crate::cmd::dispatch::dispatcher(|k| session.setting(k))
         .map_err(|e| Failure::new(EX_TEMPFAIL, format!("pn lmtp: Fatal: {e}")))?;
-    let outbox = Arc::new(MemoryOutbox::new());
+    // Opened as the mail user, so the database and its WAL belong to that user.
+    let outbox = match crate::cmd::dispatch::outbox_mode(|k| session.setting(k))
+        .map_err(|e| Failure::new(EX_USAGE, format!("pn lmtp: Fatal: {e}")))?
+    {
+        OutboxMode::Memory => ServerOutbox::Memory(Arc::new(MemoryOutbox::new())),
+        OutboxMode::Durable(path, policy) => {
+            let durable = Arc::new(DurableOutbox::new(path, policy));
+            durable
+                .open_now()
+                .map_err(|e| Failure::new(EX_TEMPFAIL, format!("pn lmtp: Fatal: {e}")))?;
+            ServerOutbox::Durable(durable)
+        }
+    };
     let backend = Arc::new(StoreBackend {
         detail_mailbox: session.flag("lmtp_save_to_detail_mailbox"),
         delimiter: session
             .setting("recipient_delimiter")
             .unwrap_or_else(|| "+".to_owned()),
         session,
-        outbox: Arc::clone(&outbox),
+        outbox: match &outbox {
+            ServerOutbox::Memory(m) => ServerOutbox::Memory(Arc::clone(m)),
+            ServerOutbox::Durable(d) => ServerOutbox::Durable(Arc::clone(d)),
+        },
         ids,
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -145,9 +160,13 @@ pub(crate) fn run(cli: &Cli, args: &LmtpArgs) -> Result<ExitCode, Failure> {
                 out.flush()?;
             }
             let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-            let dispatcher = tokio::spawn(Arc::new(dispatcher).run(Arc::clone(&outbox), async {
+            let stop = async {
                 let _ = stop_rx.await;
-            }));
+            };
+            let dispatcher = match outbox {
+                ServerOutbox::Memory(m) => tokio::spawn(Arc::new(dispatcher).run(m, stop)),
+                ServerOutbox::Durable(d) => tokio::spawn(Arc::new(dispatcher).run(d, stop)),
+            };
             Server::new(config, backend)
                 .serve(listeners, signal())
                 .await;
@@ -178,7 +197,7 @@ fn raise_nofile_limit() {
 }
 
 /// SIGTERM or SIGINT.
-async fn signal() {
+pub(crate) async fn signal() {
     use tokio::signal::unix::{SignalKind, signal};
     let term = signal(SignalKind::terminate());
     let int = signal(SignalKind::interrupt());
@@ -300,7 +319,7 @@ fn server_config(session: &Session) -> Result<ServerConfig, Failure> {
 /// The store behind the server.
 struct StoreBackend {
     session: Session,
-    outbox: Arc<MemoryOutbox>,
+    outbox: ServerOutbox,
     ids: Ids,
     detail_mailbox: bool,
     delimiter: String,
@@ -470,8 +489,21 @@ impl Backend for StoreBackend {
         };
         let incoming = incoming(message);
         let result = deliver(&self.session, &user, mailbox, &incoming);
+        // The 250 promises the notification too: it is durable before we answer.
+        let committed = match &result {
+            Ok(_) => user.commit_outbox(),
+            Err(_) => Ok(()),
+        };
         drop(raw_user);
         drop(user);
+        if let Err(e) = committed {
+            tracing::error!("lmtp({username}): {e}");
+            return Reply::new(
+                451,
+                "4.3.0",
+                format!("<{address}> Temporary internal error"),
+            );
+        }
         match result {
             Ok(_) => Reply::new(250, "2.0.0", format!("<{address}> {} Saved", envelope.id)),
             Err(e) if e.is_temporary() => Reply::new(451, "4.2.0", format!("<{address}> {e}")),

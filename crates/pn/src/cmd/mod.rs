@@ -3,6 +3,7 @@
 pub(crate) mod bridge;
 pub(crate) mod config;
 pub(crate) mod deliver;
+pub(crate) mod dispatch;
 pub(crate) mod expunge;
 pub(crate) mod flags;
 pub(crate) mod generate;
@@ -10,6 +11,7 @@ pub(crate) mod lmtp;
 pub(crate) mod mail;
 pub(crate) mod mailbox;
 pub(crate) mod metadata;
+pub(crate) mod queue;
 pub(crate) mod save;
 pub(crate) mod search;
 pub(crate) mod webpush;

@@ -6,6 +6,7 @@
 
 pub(crate) mod dovecot;
 pub(crate) mod dovecot24;
+pub(crate) mod outage;
 pub(crate) mod raw_lmtp;
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -52,8 +53,10 @@ impl Sandbox {
                  mail_plugins = $mail_plugins notify push_notification\n\
                  first_valid_uid = 0\nfirst_valid_gid = 0\n{root}\
                  userdb {{\n  driver = passwd-file\n  args = username_format=%u {users}\n}}\n\
-                 plugin {{\n  push_notification_driver = dlog\n}}\n{extra}",
+                 plugin {{\n  push_notification_driver = dlog\n}}\n\
+                 pn_outbox_path = {outbox}\n{extra}",
                 users = sb.dir.path().join("users").display(),
+                outbox = sb.outbox_path().display(),
                 // passwd-file refuses uid 0, and pn refuses to write mail as root without
                 // a uid: as root, the sandbox says so.
                 root = if uid == 0 {
@@ -83,6 +86,12 @@ impl Sandbox {
             ));
         }
         std::fs::write(self.dir.path().join("users"), passwd).unwrap();
+    }
+
+    /// The durable outbox's database: under `home/`, which the LMTP tests hand to the
+    /// server's uid.
+    pub(crate) fn outbox_path(&self) -> PathBuf {
+        self.dir.path().join("home/.pn-outbox/outbox.db")
     }
 
     pub(crate) fn home(&self, user: &str) -> PathBuf {
