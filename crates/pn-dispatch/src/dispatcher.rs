@@ -74,6 +74,9 @@ pub struct Leased {
     pub lease: u64,
     /// The item.
     pub item: OutboxItem,
+    /// Items handed out together with the same sequence must be sent one after the other in
+    /// the order given, stopping at the first failure (`None`: independent).
+    pub sequence: Option<u64>,
 }
 
 /// The consumer side of an outbox, as the dispatcher sees it: the memory outbox, pn-outbox's
@@ -87,6 +90,18 @@ pub trait Queue: Send + Sync + 'static {
     fn ack(&self, leased: &Leased);
     /// The send failed after the driver's own attempts.
     fn fail(&self, leased: &Leased, outcome: &Outcome);
+    /// How one sequence of items ended (see [`Leased::sequence`]): `sent` were delivered, in
+    /// order; then `failed` (if any) failed; `unsent` were not tried. The default records each
+    /// with [`Queue::ack`] and [`Queue::fail`]; a queue may do it in one transaction.
+    fn settle_run(&self, sent: &[Leased], failed: Option<(&Leased, &Outcome)>, unsent: &[Leased]) {
+        for l in sent {
+            self.ack(l);
+        }
+        if let Some((l, outcome)) = failed {
+            self.fail(l, outcome);
+        }
+        let _ = unsent;
+    }
     /// Registers a function to call when items were added (replacing any earlier one).
     fn set_waker(&self, waker: Arc<dyn Fn() + Send + Sync>);
     /// How often to look for due items without being woken (`None`: only when woken).
@@ -106,7 +121,11 @@ impl Queue for MemoryOutbox {
     fn lease(&self, max: usize) -> Vec<Leased> {
         self.take_up_to(max)
             .into_iter()
-            .map(|(id, item)| Leased { lease: id.0, item })
+            .map(|(id, item)| Leased {
+                lease: id.0,
+                item,
+                sequence: None,
+            })
             .collect()
     }
 
@@ -237,17 +256,39 @@ impl Dispatcher {
         let leased = tokio::task::spawn_blocking(move || q.lease(room))
             .await
             .unwrap_or_default();
-        for leased in leased {
+        // Sequences in the order leased; independent items each on their own.
+        let mut runs: Vec<Vec<Leased>> = Vec::new();
+        for l in leased {
+            match l.sequence {
+                Some(seq) => match runs
+                    .iter_mut()
+                    .find(|r| r.first().and_then(|f| f.sequence) == Some(seq))
+                {
+                    Some(run) => run.push(l),
+                    None => runs.push(vec![l]),
+                },
+                None => runs.push(vec![l]),
+            }
+        }
+        for run in runs {
             let me = Arc::clone(self);
             let q = Arc::clone(queue);
             tasks.spawn(async move {
-                let outcome = me.send(&leased.item).await;
-                let _ = tokio::task::spawn_blocking(move || {
+                let mut sent = Vec::new();
+                let mut failed = None;
+                let mut items = run.into_iter();
+                for l in items.by_ref() {
+                    let outcome = me.send(&l.item).await;
                     if outcome.success {
-                        q.ack(&leased);
+                        sent.push(l);
                     } else {
-                        q.fail(&leased, &outcome);
+                        failed = Some((l, outcome));
+                        break;
                     }
+                }
+                let unsent: Vec<Leased> = items.collect();
+                let _ = tokio::task::spawn_blocking(move || {
+                    q.settle_run(&sent, failed.as_ref().map(|(l, o)| (l, o)), &unsent);
                 })
                 .await;
             });
