@@ -64,7 +64,8 @@ pub struct Dispatcher {
 /// [`Dispatcher::set_outcome_log`]).
 pub type OutcomeLog = Arc<dyn Fn(&OutboxItem, &Outcome) + Send + Sync>;
 
-/// Requests one [`Dispatcher::run`] has in flight at most; the rest wait in their queue.
+/// Sends (single items or runs of one sequence) one [`Dispatcher::run`] has in flight at
+/// most; the rest wait in their queue.
 pub const MAX_IN_FLIGHT: usize = 256;
 
 /// One item a [`Queue`] handed out to be sent.
@@ -208,8 +209,8 @@ impl Dispatcher {
 
     /// Runs until `shutdown` completes: leases due items from `queue` (woken by
     /// [`Queue::set_waker`], which this replaces, and every [`Queue::poll_interval`]), sends
-    /// each in its own task, at most [`MAX_IN_FLIGHT`] at once, and reports each outcome back
-    /// ([`Queue::ack`] / [`Queue::fail`]). After `shutdown` it sends what is still queued when
+    /// each independent item or sequence ([`Leased::sequence`]) in its own task, at most
+    /// [`MAX_IN_FLIGHT`] at once, and reports the outcomes back ([`Queue::settle_run`]). After `shutdown` it sends what is still queued when
     /// the queue asks for that ([`Queue::drain_on_shutdown`], the memory outbox) and waits for
     /// every request in flight.
     pub async fn run<Q: Queue>(self: Arc<Self>, queue: Arc<Q>, shutdown: impl Future<Output = ()>) {
