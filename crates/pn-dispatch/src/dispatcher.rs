@@ -88,7 +88,8 @@ pub struct Dispatcher {
 /// [`Dispatcher::set_outcome_log`]).
 pub type OutcomeLog = Arc<dyn Fn(&OutboxItem, &Outcome) + Send + Sync>;
 
-/// Requests one [`Dispatcher::run`] has in flight at most; the rest wait in their queue.
+/// Sends (single items or runs of one sequence) one [`Dispatcher::run`] has in flight at
+/// most; the rest wait in their queue.
 pub const MAX_IN_FLIGHT: usize = 256;
 
 /// One item a [`Queue`] handed out to be sent.
@@ -98,6 +99,9 @@ pub struct Leased {
     pub lease: u64,
     /// The item.
     pub item: OutboxItem,
+    /// Items handed out together with the same sequence must be sent one after the other in
+    /// the order given, stopping at the first failure (`None`: independent).
+    pub sequence: Option<u64>,
 }
 
 /// The consumer side of an outbox, as the dispatcher sees it: the memory outbox, pn-outbox's
@@ -111,6 +115,18 @@ pub trait Queue: Send + Sync + 'static {
     fn ack(&self, leased: &Leased);
     /// The send failed after the driver's own attempts.
     fn fail(&self, leased: &Leased, outcome: &Outcome);
+    /// How one sequence of items ended (see [`Leased::sequence`]): `sent` were delivered, in
+    /// order; then `failed` (if any) failed; `unsent` were not tried. The default records each
+    /// with [`Queue::ack`] and [`Queue::fail`]; a queue may do it in one transaction.
+    fn settle_run(&self, sent: &[Leased], failed: Option<(&Leased, &Outcome)>, unsent: &[Leased]) {
+        for l in sent {
+            self.ack(l);
+        }
+        if let Some((l, outcome)) = failed {
+            self.fail(l, outcome);
+        }
+        let _ = unsent;
+    }
     /// Registers a function to call when items were added (replacing any earlier one).
     fn set_waker(&self, waker: Arc<dyn Fn() + Send + Sync>);
     /// How often to look for due items without being woken (`None`: only when woken).
@@ -130,7 +146,11 @@ impl Queue for MemoryOutbox {
     fn lease(&self, max: usize) -> Vec<Leased> {
         self.take_up_to(max)
             .into_iter()
-            .map(|(id, item)| Leased { lease: id.0, item })
+            .map(|(id, item)| Leased {
+                lease: id.0,
+                item,
+                sequence: None,
+            })
             .collect()
     }
 
@@ -217,8 +237,8 @@ impl Dispatcher {
 
     /// Runs until `shutdown` completes: leases due items from `queue` (woken by
     /// [`Queue::set_waker`], which this replaces, and every [`Queue::poll_interval`]), sends
-    /// each in its own task, at most [`MAX_IN_FLIGHT`] at once, and reports each outcome back
-    /// ([`Queue::ack`] / [`Queue::fail`]). After `shutdown` it sends what is still queued when
+    /// each independent item or sequence ([`Leased::sequence`]) in its own task, at most
+    /// [`MAX_IN_FLIGHT`] at once, and reports the outcomes back ([`Queue::settle_run`]). After `shutdown` it sends what is still queued when
     /// the queue asks for that ([`Queue::drain_on_shutdown`], the memory outbox) and waits for
     /// every request in flight.
     pub async fn run<Q: Queue>(self: Arc<Self>, queue: Arc<Q>, shutdown: impl Future<Output = ()>) {
@@ -265,17 +285,39 @@ impl Dispatcher {
         let leased = tokio::task::spawn_blocking(move || q.lease(room))
             .await
             .unwrap_or_default();
-        for leased in leased {
+        // Sequences in the order leased; independent items each on their own.
+        let mut runs: Vec<Vec<Leased>> = Vec::new();
+        for l in leased {
+            match l.sequence {
+                Some(seq) => match runs
+                    .iter_mut()
+                    .find(|r| r.first().and_then(|f| f.sequence) == Some(seq))
+                {
+                    Some(run) => run.push(l),
+                    None => runs.push(vec![l]),
+                },
+                None => runs.push(vec![l]),
+            }
+        }
+        for run in runs {
             let me = Arc::clone(self);
             let q = Arc::clone(queue);
             tasks.spawn(async move {
-                let outcome = me.send(&leased.item).await;
-                let _ = tokio::task::spawn_blocking(move || {
+                let mut sent = Vec::new();
+                let mut failed = None;
+                let mut items = run.into_iter();
+                for l in items.by_ref() {
+                    let outcome = me.send(&l.item).await;
                     if outcome.success {
-                        q.ack(&leased);
+                        sent.push(l);
                     } else {
-                        q.fail(&leased, &outcome);
+                        failed = Some((l, outcome));
+                        break;
                     }
+                }
+                let unsent: Vec<Leased> = items.collect();
+                let _ = tokio::task::spawn_blocking(move || {
+                    q.settle_run(&sent, failed.as_ref().map(|(l, o)| (l, o)), &unsent);
                 })
                 .await;
             });

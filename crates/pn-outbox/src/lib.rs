@@ -46,6 +46,10 @@ const ORPHAN_CHECK: Duration = Duration::from_secs(2);
 /// the probe makes every queue of the endpoint due at once anyway).
 const MAX_DEFER: Duration = Duration::from_secs(60);
 
+/// Items of one queue handed out together (sent in order by one task, acked in one
+/// transaction): the per-item bookkeeping would otherwise queue behind delivery commits.
+const RUN: usize = 16;
+
 type Waker = Arc<dyn Fn() + Send + Sync>;
 
 /// In-memory view of an endpoint's health in this dispatcher.
@@ -226,18 +230,19 @@ impl DurableOutbox {
         Ok(())
     }
 
-    /// Whether a queue of `endpoint` may be sent from now: closed circuits always, an open
-    /// one (`pn_endpoint_circuit_after` consecutive failures) for one probe at a time.
-    fn admit(&self, health: &mut HashMap<String, Health>, endpoint: &str) -> bool {
+    /// How many items of a queue of `endpoint` may be sent from now: a run of [`RUN`] while
+    /// the circuit is closed; while open (`pn_endpoint_circuit_after` consecutive failures),
+    /// one probe at a time for the whole endpoint.
+    fn admit(&self, health: &mut HashMap<String, Health>, endpoint: &str) -> usize {
         let h = health.entry(endpoint.to_owned()).or_default();
         if h.failures < self.policy.circuit_after {
-            return true;
+            return RUN;
         }
         if h.probing {
-            return false;
+            return 0;
         }
         h.probing = true;
-        true
+        1
     }
 
     fn lease_rows(&self, max: usize) -> Result<Vec<LeasedRow>, OutboxStoreError> {
@@ -290,8 +295,13 @@ impl Queue for DurableOutbox {
                     .map(|row| {
                         let lease = row.id.unsigned_abs();
                         let item = row.item.clone();
+                        let sequence = Some(self.random.hash_one(&row.key));
                         leased.insert(lease, row);
-                        Leased { lease, item }
+                        Leased {
+                            lease,
+                            item,
+                            sequence,
+                        }
                     })
                     .collect()
             }
@@ -320,6 +330,41 @@ impl Queue for DurableOutbox {
     fn fail(&self, leased: &Leased, outcome: &Outcome) {
         let row = lock(&self.leased).remove(&leased.lease);
         if let Some(row) = row {
+            self.settle(&row, outcome);
+        }
+    }
+
+    fn settle_run(&self, sent: &[Leased], failed: Option<(&Leased, &Outcome)>, unsent: &[Leased]) {
+        let (rows, failed) = {
+            let mut leased = lock(&self.leased);
+            for u in unsent {
+                leased.remove(&u.lease);
+            }
+            let rows: Vec<LeasedRow> = sent
+                .iter()
+                .filter_map(|l| leased.remove(&l.lease))
+                .collect();
+            let failed = failed.and_then(|(l, o)| leased.remove(&l.lease).map(|row| (row, o)));
+            (rows, failed)
+        };
+        if !rows.is_empty() {
+            // Held on while the failure after them is recorded, so no one leases it between.
+            match self.with_reader(|s| s.ack_all(&rows, failed.is_none())) {
+                Ok(recovered) => {
+                    let mut health = lock(&self.health);
+                    for row in &rows {
+                        health.insert(row.endpoint.clone(), Health::default());
+                    }
+                    for endpoint in recovered {
+                        info!(target: LOG_TARGET, endpoint = %endpoint, "endpoint recovered: sending its queued notifications");
+                    }
+                }
+                Err(e) => {
+                    error!(target: LOG_TARGET, "cannot record delivered notifications (they will be sent again): {e}");
+                }
+            }
+        }
+        if let Some((row, outcome)) = failed {
             self.settle(&row, outcome);
         }
     }

@@ -255,17 +255,18 @@ impl Store {
         Ok(all)
     }
 
-    /// Hands out up to `max` due queue heads, holding each queue for `lease` (renewed by
-    /// nothing: a send is bounded by its own timeouts). `admit` decides per endpoint (the
-    /// circuit breaker); a queue it refuses is put back by `defer`. Heads older than
-    /// `max_age` become dead letters instead.
+    /// Hands out up to `max` items of due queues — each queue's head and the items after it,
+    /// in order, as many as `admit` allows for the endpoint (0: none, the circuit breaker; 1:
+    /// a probe) — holding each queue for `lease` (renewed by nothing: a send is bounded by its
+    /// own timeouts). A queue `admit` refuses is put back by `defer`. Heads older than
+    /// `max_age` become dead letters instead; a run stops before an item that is too old.
     pub fn lease(
         &mut self,
         max: usize,
         lease: Duration,
         max_age: Duration,
         defer: Duration,
-        mut admit: impl FnMut(&str) -> bool,
+        mut admit: impl FnMut(&str) -> usize,
     ) -> Result<Vec<LeasedRow>, OutboxStoreError> {
         let now = now_ms();
         let owner = i64::from(std::process::id());
@@ -290,6 +291,10 @@ impl Store {
             )?;
             let mut set_due =
                 tx.prepare_cached("UPDATE queues SET next_due_ms = ?2, owner = ?3 WHERE key = ?1")?;
+            let mut next = tx.prepare_cached(
+                "SELECT id, created_ms, body, data FROM items WHERE key = ?1 AND \
+                 dead_ms IS NULL AND id > ?2 ORDER BY id LIMIT ?3",
+            )?;
             let mut drop_queue = tx.prepare_cached("DELETE FROM queues WHERE key = ?1")?;
             let mut bury =
                 tx.prepare_cached("UPDATE items SET dead_ms = ?2, last_error = ?3 WHERE id = ?1")?;
@@ -330,17 +335,38 @@ impl Store {
                     }
                 };
                 // Asked last: a yes may be the endpoint's one probe.
-                if !admit(&endpoint) {
+                let run = admit(&endpoint).min(max - out.len());
+                if run == 0 {
                     set_due.execute(params![key, now + ms(defer), Option::<i64>::None])?;
                     continue;
                 }
                 set_due.execute(params![key, now + ms(lease), owner])?;
+                let followers: Vec<(i64, i64, String, Vec<u8>)> = if run > 1 {
+                    next.query_map(params![key, id, i64::try_from(run - 1).unwrap_or(0)], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                    })?
+                    .collect::<Result<_, _>>()?
+                } else {
+                    Vec::new()
+                };
                 out.push(LeasedRow {
                     id,
-                    key,
-                    endpoint,
+                    key: key.clone(),
+                    endpoint: endpoint.clone(),
                     item,
                 });
+                for (id, created, body, data) in followers {
+                    if now.saturating_sub(created) > ms(max_age) {
+                        break;
+                    }
+                    let Ok(item) = decode(&body, data) else { break };
+                    out.push(LeasedRow {
+                        id,
+                        key: key.clone(),
+                        endpoint: endpoint.clone(),
+                        item,
+                    });
+                }
             }
         }
         tx.commit()?;
@@ -451,6 +477,58 @@ impl Store {
             )?;
         }
         Ok(released)
+    }
+
+    /// Several items were delivered (in their queues' order): one transaction for all.
+    /// With `release`, their queues go on (next item due now); without, they stay held (a
+    /// failure of the item after them is recorded next). Returns the endpoints that had been
+    /// failing.
+    pub fn ack_all(
+        &mut self,
+        rows: &[LeasedRow],
+        release: bool,
+    ) -> Result<Vec<String>, OutboxStoreError> {
+        let now = now_ms();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut keys: Vec<&str> = Vec::new();
+        let mut endpoints: Vec<&str> = Vec::new();
+        for row in rows {
+            tx.prepare_cached("DELETE FROM items WHERE id = ?1")?
+                .execute(params![row.id])?;
+            if !keys.contains(&row.key.as_str()) {
+                keys.push(&row.key);
+            }
+            if !endpoints.contains(&row.endpoint.as_str()) {
+                endpoints.push(&row.endpoint);
+            }
+        }
+        if release {
+            for key in keys {
+                release_queue(&tx, key, now)?;
+            }
+        }
+        let mut recovered = Vec::new();
+        for endpoint in endpoints {
+            let was_failing = tx
+                .prepare_cached(
+                    "UPDATE endpoints SET failures = 0, failing_since_ms = NULL, \
+                     last_error = NULL WHERE endpoint = ?1 AND failures > 0",
+                )?
+                .execute(params![endpoint])?
+                > 0;
+            if was_failing {
+                tx.prepare_cached(
+                    "UPDATE queues SET next_due_ms = ?2 WHERE endpoint = ?1 AND owner IS NULL \
+                     AND next_due_ms > ?2",
+                )?
+                .execute(params![endpoint, now])?;
+                recovered.push(endpoint.to_owned());
+            }
+        }
+        tx.commit()?;
+        Ok(recovered)
     }
 
     /// This process's own queues are released (it stops sending: shutdown, push wait over).

@@ -62,26 +62,23 @@ fn one_queue_per_user_and_endpoint_in_event_order() {
         p.enqueue(item("bob", "http://127.0.0.1:1/x", n)).unwrap();
     }
     p.commit().unwrap();
-    let mut seen = Vec::new();
-    loop {
-        let leased = o.lease(10);
-        if leased.is_empty() {
-            break;
-        }
-        // At most one item per queue is out at a time.
-        assert!(leased.len() <= 2);
-        for l in &leased {
-            seen.push((l.item.user.clone(), body(&l.item)));
-            o.ack(l);
-        }
+    let leased = o.lease(10);
+    assert_eq!(leased.len(), 6, "each queue's items in one run");
+    for user in ["alice", "bob"] {
+        let run: Vec<&Leased> = leased.iter().filter(|l| l.item.user == user).collect();
+        assert_eq!(
+            run.iter().map(|l| body(&l.item)).collect::<Vec<_>>(),
+            [0, 1, 2]
+        );
+        assert!(
+            run.iter()
+                .all(|l| l.sequence.is_some() && l.sequence == run[0].sequence)
+        );
     }
-    let alice: Vec<u8> = seen
-        .iter()
-        .filter(|(u, _)| u == "alice")
-        .map(|(_, b)| *b)
-        .collect();
-    assert_eq!(alice, [0, 1, 2]);
-    assert_eq!(seen.len(), 6);
+    assert!(o.lease(10).is_empty(), "queues in flight are held");
+    o.settle_run(&leased, None, &[]);
+    assert_eq!(o.with_reader(|s| s.stats()).unwrap().queued, 0);
+    assert!(o.lease(10).is_empty());
 }
 
 fn body(item: &OutboxItem) -> u8 {
@@ -102,16 +99,17 @@ fn failures_retry_on_the_schedule_and_permanent_ones_become_dead_letters() {
     p.enqueue(item("u", "http://127.0.0.1:1/x", 2)).unwrap();
     p.commit().unwrap();
     let l = o.lease(10);
-    assert_eq!(l.len(), 1);
-    o.fail(&l[0], &failure(Some(503)));
+    assert_eq!(l.len(), 2);
+    o.settle_run(&[], Some((&l[0], &failure(Some(503)))), &l[1..]);
     // Not due before its delay; the second item waits behind the first.
     assert!(o.lease(10).is_empty());
     std::thread::sleep(Duration::from_millis(70));
     let l = o.lease(10);
     assert_eq!(body(&l[0].item), 1);
-    o.fail(&l[0], &failure(Some(404)));
+    o.settle_run(&[], Some((&l[0], &failure(Some(404)))), &l[1..]);
     // 404 is permanent: a dead letter, and the queue goes on with item 2 at once.
     let l2 = o.lease(10);
+    assert_eq!(l2.len(), 1);
     assert_eq!(body(&l2[0].item), 2);
     let dead = o.with_reader(|s| s.items(true, 10)).unwrap();
     assert_eq!(dead.len(), 1);
