@@ -408,8 +408,9 @@ pub(crate) fn send_rows(
                 for row in queue {
                     let outcome = dispatcher.send(&row.item).await;
                     outbox.settle(&row, &outcome);
-                    if !outcome.success {
-                        // The rest of this queue waits for the dispatcher, behind the failure.
+                    // A permanent failure became a dead letter and blocks nothing; any other
+                    // failure keeps the rest of this queue behind it, for the dispatcher.
+                    if !outcome.success && !outbox.policy.is_permanent(outcome.status) {
                         break;
                     }
                 }

@@ -65,18 +65,27 @@ pub(crate) fn drain_with_feedback(
         if !pn_driver_push::gone::is_gone(outcome.status) {
             continue;
         }
-        match pn_driver_push::gone::on_gone(host, user, item) {
-            Ok(true) => tracing::info!(
-                target: "pn_driver_push",
-                "{}: removed what {} answered {} for",
-                item.driver,
-                item.event_id,
-                outcome.message
-            ),
-            Ok(false) => {}
-            Err(e) => {
-                tracing::error!(target: "pn_driver_push", "{}: not removed: {e}", item.driver)
-            }
+        forget_gone(host, user, item);
+    }
+}
+
+/// Removes the device token or Web Push subscription `item` was sent to, after its push
+/// service answered `404`/`410`.
+pub(crate) fn forget_gone(
+    host: &dyn pn_core::MailboxHost,
+    user: &pn_core::UserInfo,
+    item: &pn_core::OutboxItem,
+) {
+    match pn_driver_push::gone::on_gone(host, user, item) {
+        Ok(true) => tracing::info!(
+            target: "pn_driver_push",
+            "{}: removed the destination of {}: its push service reports it gone",
+            item.driver,
+            item.event_id
+        ),
+        Ok(false) => {}
+        Err(e) => {
+            tracing::error!(target: "pn_driver_push", "{}: not removed: {e}", item.driver)
         }
     }
 }

@@ -170,6 +170,8 @@ fn log_filter(cli: &Cli) -> Option<String> {
 }
 
 fn main() -> ExitCode {
+    // Before anything can switch ids: the data directory depends on it.
+    session::started_as_root();
     let mut cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

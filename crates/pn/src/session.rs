@@ -42,11 +42,49 @@ pub(crate) fn data_dir(setting: Option<String>) -> PathBuf {
     if let Some(d) = std::env::var_os("XDG_DATA_HOME").filter(|d| !d.is_empty()) {
         return PathBuf::from(d).join("pn");
     }
-    if rustix::process::geteuid().is_root() {
+    // Decided by how the process started, not by the ids it runs with now: a command that
+    // became the mail user must find the same directory as the one that started as root.
+    if started_as_root() {
         return PathBuf::from("/var/lib/pn");
     }
     let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("/var/lib"), PathBuf::from);
     home.join(".local/share/pn")
+}
+
+/// Whether the process started as root (remembered at the first call, which `main` makes
+/// before any privilege switch).
+pub(crate) fn started_as_root() -> bool {
+    static STARTED_AS_ROOT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *STARTED_AS_ROOT.get_or_init(|| rustix::process::geteuid().is_root())
+}
+
+/// As root, before becoming the mail user: makes the durable outbox's directory if it does
+/// not exist yet and gives it to that user, who then creates the database in it. An existing
+/// directory is left as it is (`docs/outbox.md`: one outbox for several uids needs a shared
+/// group). Failures are logged; opening the outbox later reports what it cannot do.
+pub(crate) fn prepare_outbox_dir(get: impl Fn(&str) -> Option<String>, ids: privileges::MailIds) {
+    if !rustix::process::geteuid().is_root() {
+        return;
+    }
+    let Ok(crate::cmd::dispatch::OutboxMode::Durable(path, _)) =
+        crate::cmd::dispatch::outbox_mode(get)
+    else {
+        return;
+    };
+    let Some(dir) = path.parent() else {
+        return;
+    };
+    if dir.exists() {
+        return;
+    }
+    let made = std::fs::create_dir_all(dir).and_then(|()| {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o750))?;
+        std::os::unix::fs::chown(dir, ids.uid, ids.gid)
+    });
+    if let Err(e) = made {
+        tracing::error!("cannot prepare the outbox directory {}: {e}", dir.display());
+    }
 }
 
 /// The configuration and userdb of one command run.
@@ -284,6 +322,9 @@ impl Session {
         session_id: String,
     ) -> Result<MailUser, String> {
         let ids = privileges::mail_ids(&record, &self.settings).map_err(|e| e.to_string())?;
+        if shared_outbox.is_none() {
+            prepare_outbox_dir(|k| self.setting(k), ids);
+        }
         privileges::switch_to(ids).map_err(|e| e.to_string())?;
 
         let store = Maildir::with_options(
@@ -457,7 +498,28 @@ impl Drop for MailUser {
             UserOutbox::Memory(m) => {
                 crate::drivers::drain_with_feedback(&dispatcher, m, &*self.host, self.push.info());
             }
-            UserOutbox::Durable(p) => p.send_held(&dispatcher, self.push_wait),
+            UserOutbox::Durable(p) => {
+                // What a push service answered 404/410 for is removed from the user's
+                // METADATA (pn_driver_push::gone), as with the memory outbox; the outbox
+                // itself turns those statuses into dead letters.
+                let mut dispatcher = dispatcher;
+                let gone = Arc::new(std::sync::Mutex::new(Vec::new()));
+                let sink = Arc::clone(&gone);
+                let log = crate::cmd::dispatch::outcome_log();
+                dispatcher.set_outcome_log(Arc::new(move |item, outcome| {
+                    log(item, outcome);
+                    if pn_driver_push::gone::is_gone(outcome.status) {
+                        sink.lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .push(item.clone());
+                    }
+                }));
+                p.send_held(&dispatcher, self.push_wait);
+                let gone = std::mem::take(&mut *gone.lock().unwrap_or_else(|p| p.into_inner()));
+                for item in gone {
+                    crate::drivers::forget_gone(&*self.host, self.push.info(), &item);
+                }
+            }
         }
     }
 }

@@ -163,7 +163,9 @@ impl Setup {
     fn pn(&self, args: &[&str], stdin: Option<&[u8]>) {
         let mut full = vec!["-c", self.pn_conf.to_str().unwrap()];
         full.extend_from_slice(args);
-        let out = run_pn(&full, stdin, &[]);
+        // The durable outbox in the sandbox, beside the users file.
+        let data = self.users.parent().unwrap();
+        let out = run_pn(&full, stdin, &[("PN_DATA_DIR", data)]);
         assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     }
 

@@ -116,10 +116,12 @@ pub(crate) fn become_mail_user(session: &Session, command: &str) -> Result<(), F
         .map_err(|e| Failure::new(EX_TEMPFAIL, format!("pn {command}: Fatal: {e}")))?;
     if ids.uid.is_none() {
         tracing::warn!(
-            "pn {command} runs as root without mail_uid: the outbox's files it creates belong              to root"
+            "pn {command} runs as root without mail_uid: the outbox's files it creates belong \
+             to root"
         );
         return Ok(());
     }
+    crate::session::prepare_outbox_dir(|k| session.setting(k), ids);
     crate::privileges::switch_to(ids)
         .map_err(|e| Failure::new(EX_TEMPFAIL, format!("pn {command}: Fatal: {e}")))
 }

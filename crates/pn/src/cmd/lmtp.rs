@@ -85,6 +85,7 @@ pub(crate) fn run(cli: &Cli, args: &LmtpArgs) -> Result<ExitCode, Failure> {
                 "pn lmtp: Fatal: started as root with mail_uid but without mail_gid",
             ));
         }
+        crate::session::prepare_outbox_dir(|k| session.setting(k), ids);
         privileges::switch_to(ids)
             .map_err(|e| Failure::new(EX_TEMPFAIL, format!("pn lmtp: Fatal: {e}")))?;
         Ids::Process(rustix::process::geteuid().as_raw())

@@ -21,7 +21,13 @@ use crate::session::Session;
 pub(crate) struct QueueArgs {
     /// Output formatter, as doveadm's `-f` (before the command as doveadm has it, or here;
     /// default flow).
-    #[arg(short = 'f', long = "formatter", value_enum, global = true)]
+    #[arg(
+        id = "queue_formatter",
+        short = 'f',
+        long = "formatter",
+        value_enum,
+        global = true
+    )]
     pub(crate) formatter: Option<Formatter>,
     #[command(subcommand)]
     op: QueueOp,

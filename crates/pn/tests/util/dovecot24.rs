@@ -107,7 +107,8 @@ impl Sandbox24 {
     pub(crate) fn pn(&self, args: &[&str], stdin: Option<&[u8]>) -> Output {
         let mut full = vec!["-c", self.conf.to_str().unwrap()];
         full.extend_from_slice(args);
-        run_pn(&full, stdin, &[])
+        // The durable outbox under the sandbox (the captured configurations stay unchanged).
+        run_pn(&full, stdin, &[("PN_DATA_DIR", self.path())])
     }
 
     /// What Dovecot's `doveadm mailbox metadata set … user=11@3` did before each run.
@@ -179,6 +180,7 @@ impl Lmtp {
             cmd.args(["-o", "mail_uid=65534", "-o", "mail_gid=65534"]);
         }
         cmd.args(["lmtp", "--listen", "127.0.0.1:0", "--print-address"])
+            .env("PN_DATA_DIR", sb.path())
             .env_remove("PN_CONFIG")
             .env_remove("PN_LOG")
             .env("NO_COLOR", "1")
