@@ -5,6 +5,8 @@ mod cmd;
 mod drivers;
 mod exit;
 mod logging;
+mod metrics;
+mod notify;
 mod privileges;
 mod session;
 mod settings;

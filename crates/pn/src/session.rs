@@ -95,6 +95,11 @@ impl Session {
         })
     }
 
+    /// The configuration loaded.
+    pub(crate) fn config(&self) -> &Config {
+        &self.config
+    }
+
     /// A setting's value, `None` when unset.
     pub(crate) fn setting(&self, key: &str) -> Option<String> {
         text(&self.settings, key)

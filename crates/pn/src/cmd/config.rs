@@ -103,7 +103,7 @@ fn warn_all(warnings: &[Warning]) {
     }
 }
 
-fn check(config: &Config, out: &mut String) -> Result<(), Failure> {
+pub(crate) fn check(config: &Config, out: &mut String) -> Result<(), Failure> {
     let mut warnings = config.check().map_err(settings::failure)?;
     check_userdb(config, &mut warnings)?;
     check_lua_files(config)?;

@@ -34,6 +34,7 @@ use crate::Cli;
 use crate::cmd::deliver::{deliver, incoming};
 use crate::cmd::dispatch::OutboxMode;
 use crate::exit::{EX_TEMPFAIL, EX_USAGE, Failure};
+use crate::metrics::Observed;
 use crate::privileges;
 use crate::session::{LookupError, ServerOutbox, Session};
 
@@ -72,6 +73,7 @@ pub(crate) fn run(cli: &Cli, args: &LmtpArgs) -> Result<ExitCode, Failure> {
     for a in &addresses {
         bound.push(bind(a, &session)?);
     }
+    let metrics_listener = bind_metrics(&session, "lmtp")?;
     // With mail_uid (one virtual-mail uid), become that user before any thread exists (the id
     // calls are per thread). Without it, stay root and give each delivery's blocking thread
     // the recipient's ids (`privileges::ThreadIds`).
@@ -114,12 +116,16 @@ pub(crate) fn run(cli: &Cli, args: &LmtpArgs) -> Result<ExitCode, Failure> {
             ServerOutbox::Durable(durable)
         }
     };
+    let metrics = Arc::new(crate::metrics::Metrics::new(
+        &crate::metrics::driver_names(|k| session.plugin_setting(k)),
+        match &outbox {
+            ServerOutbox::Durable(d) => Some(d.path().to_path_buf()),
+            ServerOutbox::Memory(_) => None,
+        },
+    ));
     let backend = Arc::new(StoreBackend {
-        detail_mailbox: session.flag("lmtp_save_to_detail_mailbox"),
-        delimiter: session
-            .setting("recipient_delimiter")
-            .unwrap_or_else(|| "+".to_owned()),
-        session,
+        live: std::sync::RwLock::new(Arc::new(Live::new(session))),
+        metrics: Arc::clone(&metrics),
         outbox: match &outbox {
             ServerOutbox::Memory(m) => ServerOutbox::Memory(Arc::clone(m)),
             ServerOutbox::Durable(d) => ServerOutbox::Durable(Arc::clone(d)),
@@ -152,6 +158,9 @@ pub(crate) fn run(cli: &Cli, args: &LmtpArgs) -> Result<ExitCode, Failure> {
             for a in &shown {
                 tracing::info!("pn lmtp listening on {a} (uid {euid})");
             }
+            if let Some(l) = metrics_listener {
+                tokio::spawn(crate::metrics::serve(l, Arc::clone(&metrics)));
+            }
             if args.print_address {
                 let mut out = std::io::stdout().lock();
                 for a in &shown {
@@ -159,17 +168,28 @@ pub(crate) fn run(cli: &Cli, args: &LmtpArgs) -> Result<ExitCode, Failure> {
                 }
                 out.flush()?;
             }
+            crate::notify::ready();
+
             let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
             let stop = async {
                 let _ = stop_rx.await;
             };
             let dispatcher = match outbox {
-                ServerOutbox::Memory(m) => tokio::spawn(Arc::new(dispatcher).run(m, stop)),
-                ServerOutbox::Durable(d) => tokio::spawn(Arc::new(dispatcher).run(d, stop)),
+                ServerOutbox::Memory(m) => tokio::spawn(
+                    Arc::new(dispatcher)
+                        .run(Arc::new(Observed::new(m, Arc::clone(&metrics))), stop),
+                ),
+                ServerOutbox::Durable(d) => tokio::spawn(
+                    Arc::new(dispatcher)
+                        .run(Arc::new(Observed::new(d, Arc::clone(&metrics))), stop),
+                ),
             };
-            Server::new(config, backend)
-                .serve(listeners, signal())
-                .await;
+            let reload = crate::cmd::lmtp_reload::on_sighup(cli, Arc::clone(&backend));
+            tokio::select! {
+                () = Server::new(config, backend).serve(listeners, signal()) => {}
+                () = reload => {}
+            }
+            crate::notify::send("STOPPING=1");
             // Every delivery is done: send what is still queued, then exit.
             let _ = stop_tx.send(());
             let _ = dispatcher.await;
@@ -262,7 +282,7 @@ fn bind(address: &str, session: &Session) -> Result<Bound, Failure> {
     Ok(Bound::Tcp(l))
 }
 
-fn server_config(session: &Session) -> Result<ServerConfig, Failure> {
+pub(crate) fn server_config(session: &Session) -> Result<ServerConfig, Failure> {
     let d = ServerConfig::default();
     // Every value goes through pn-config's parsers (Dovecot's), which also checked them when
     // the configuration was loaded: a bad value is an error there, never a silent default.
@@ -316,13 +336,55 @@ fn server_config(session: &Session) -> Result<ServerConfig, Failure> {
     })
 }
 
-/// The store behind the server.
-struct StoreBackend {
-    session: Session,
-    outbox: ServerOutbox,
-    ids: Ids,
+/// Binds `pn_metrics_listen` when set (before privileges are dropped, like the listeners).
+pub(crate) fn bind_metrics(
+    session: &Session,
+    command: &str,
+) -> Result<Option<std::net::TcpListener>, Failure> {
+    let Some(addr) = crate::metrics::listen_address(session.setting("pn_metrics_listen"))
+        .map_err(|e| Failure::new(EX_USAGE, format!("pn {command}: Fatal: {e}")))?
+    else {
+        return Ok(None);
+    };
+    let l = crate::metrics::bind(addr).map_err(|e| {
+        Failure::new(
+            EX_TEMPFAIL,
+            format!("pn {command}: Fatal: listen({addr}) failed (pn_metrics_listen): {e}"),
+        )
+    })?;
+    if let Ok(a) = l.local_addr() {
+        tracing::info!("pn {command} serving metrics on http://{a}/metrics");
+    }
+    Ok(Some(l))
+}
+
+/// What a configuration reload (SIGHUP) replaces: the settings new deliveries use.
+pub(crate) struct Live {
+    pub(crate) session: Session,
     detail_mailbox: bool,
     delimiter: String,
+}
+
+impl Live {
+    /// The settings of `session`.
+    pub(crate) fn new(session: Session) -> Live {
+        Live {
+            detail_mailbox: session.flag("lmtp_save_to_detail_mailbox"),
+            delimiter: session
+                .setting("recipient_delimiter")
+                .unwrap_or_else(|| "+".to_owned()),
+            session,
+        }
+    }
+}
+
+/// The store behind the server.
+pub(crate) struct StoreBackend {
+    /// Swapped whole on SIGHUP; a delivery keeps the `Arc` it started with.
+    live: std::sync::RwLock<Arc<Live>>,
+    metrics: Arc<crate::metrics::Metrics>,
+    outbox: ServerOutbox,
+    ids: Ids,
 }
 
 /// Whose ids deliveries run with.
@@ -335,7 +397,7 @@ enum Ids {
 }
 
 /// An accepted recipient.
-struct Recipient {
+pub(crate) struct Recipient {
     address: String,
     record: UserRecord,
     detail: Option<String>,
@@ -344,17 +406,34 @@ struct Recipient {
 }
 
 impl StoreBackend {
+    /// The settings in force now.
+    fn live(&self) -> Arc<Live> {
+        match self.live.read() {
+            Ok(l) => Arc::clone(&l),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    /// New deliveries use `live` from now on.
+    pub(crate) fn replace(&self, live: Live) {
+        let live = Arc::new(live);
+        match self.live.write() {
+            Ok(mut l) => *l = live,
+            Err(poisoned) => *poisoned.into_inner() = live,
+        }
+    }
+
     /// `local+detail@domain` → (`local@domain`, `detail`), with any character of
     /// `recipient_delimiter` as the separator.
-    fn split_detail(&self, address: &str) -> (String, Option<String>) {
+    fn split_detail(live: &Live, address: &str) -> (String, Option<String>) {
         let (local, domain) = match address.rsplit_once('@') {
             Some((l, d)) => (l, Some(d)),
             None => (address, None),
         };
-        let at = if self.delimiter.is_empty() {
+        let at = if live.delimiter.is_empty() {
             None
         } else {
-            local.find(|c| self.delimiter.contains(c))
+            local.find(|c| live.delimiter.contains(c))
         };
         let (base, detail) = match at {
             Some(i) => (&local[..i], Some(local[i + 1..].to_owned())),
@@ -385,7 +464,8 @@ impl Backend for StoreBackend {
             };
             return Err(Reply::new(501, "5.5.4", format!("Invalid TO: {why}")));
         }
-        let (username, detail) = self.split_detail(address);
+        let live = self.live();
+        let (username, detail) = Self::split_detail(&live, address);
         let tempfail = || {
             Reply::new(
                 451,
@@ -393,7 +473,7 @@ impl Backend for StoreBackend {
                 format!("<{address}> Temporary internal error"),
             )
         };
-        let record = match self.session.lookup(&username) {
+        let record = match live.session.lookup(&username) {
             Ok(r) => r,
             Err(LookupError::Unknown | LookupError::Invalid(_)) => {
                 return Err(Reply::new(
@@ -407,7 +487,7 @@ impl Backend for StoreBackend {
                 return Err(tempfail());
             }
         };
-        let ids = match self.session.mail_ids(&record) {
+        let ids = match live.session.mail_ids(&record) {
             Err(e) => {
                 tracing::error!("lmtp({username}): {e}");
                 return Err(tempfail());
@@ -446,6 +526,23 @@ impl Backend for StoreBackend {
     }
 
     fn deliver(&self, envelope: &Envelope, rcpt: &Recipient, message: &Message) -> Reply {
+        let reply = self.deliver_one(envelope, rcpt, message);
+        self.metrics.delivery(reply.code);
+        reply
+    }
+
+    fn session_opened(&self) {
+        self.metrics.session_opened();
+    }
+
+    fn session_closed(&self) {
+        self.metrics.session_closed();
+    }
+}
+
+impl StoreBackend {
+    fn deliver_one(&self, envelope: &Envelope, rcpt: &Recipient, message: &Message) -> Reply {
+        let live = self.live();
         let address = &rcpt.address;
         let username = rcpt.record.username.clone();
         let span = tracing::info_span!("lmtp", user = %username, session = %envelope.id);
@@ -467,7 +564,7 @@ impl Backend for StoreBackend {
             Some(Ok(t)) => Some(t),
             None => None,
         };
-        let user = match self.session.shared_mail_user(
+        let user = match live.session.shared_mail_user(
             rcpt.record.clone(),
             &self.outbox,
             envelope.id.clone(),
@@ -483,12 +580,12 @@ impl Backend for StoreBackend {
             }
         };
         let raw_user = user.raw_user();
-        let mailbox = match (&rcpt.detail, self.detail_mailbox) {
+        let mailbox = match (&rcpt.detail, live.detail_mailbox) {
             (Some(d), true) => d.as_str(),
             _ => "INBOX",
         };
         let incoming = incoming(message);
-        let result = deliver(&self.session, &user, mailbox, &incoming);
+        let result = deliver(&live.session, &user, mailbox, &incoming);
         // The 250 promises the notification too: it is durable before we answer.
         let committed = match &result {
             Ok(_) => user.commit_outbox(),
