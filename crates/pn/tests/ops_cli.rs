@@ -374,3 +374,99 @@ fn readiness_then_sighup_switches_drivers_without_dropping_sessions() {
     assert!(c.cmd("NOOP").starts_with("250"));
     c.cmd("QUIT");
 }
+
+/// `pn push test -u USER -f json`: the rows and the exit code.
+fn push_test(sb: &Sandbox, extra: &[&str]) -> (Option<i32>, Vec<serde_json::Value>) {
+    let mut args = vec!["push", "test", "-u", USERS[0], "-f", "json"];
+    args.extend_from_slice(extra);
+    let out = sb.pn(&args, None);
+    let rows: Vec<serde_json::Value> =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", stderr(&out)));
+    (out.status.code(), rows)
+}
+
+#[test]
+fn push_test_reports_each_endpoint_and_fails_when_one_failed() {
+    let (ok_port, ok_requests) = http_receiver("200 OK");
+    let (bad_port, bad_requests) = http_receiver("500 Internal Server Error");
+    let refused = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let refused_port = refused.local_addr().unwrap().port();
+    drop(refused);
+
+    // Only the receiver answering 200: success, dlog queued nothing.
+    let sb = sandbox(ok_port, "");
+    let (code, rows) = push_test(&sb, &[]);
+    assert_eq!(code, Some(0), "{rows:?}");
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!(rows[0]["driver"], "ox");
+    assert_eq!(rows[0]["endpoint"], format!("http://127.0.0.1:{ok_port}"));
+    assert_eq!(rows[0]["result"], "ok");
+    assert_eq!(rows[0]["status"], "200");
+    assert!(
+        rows[0]["latency_ms"]
+            .as_str()
+            .unwrap()
+            .parse::<u64>()
+            .is_ok()
+    );
+    assert_eq!(rows[1]["driver"], "dlog");
+    assert_eq!(rows[1]["result"], "no request");
+    let request = ok_requests.recv_timeout(Duration::from_secs(30)).unwrap();
+    assert!(request.line.starts_with("PUT /notify"), "{}", request.line);
+    let body = String::from_utf8_lossy(&request.body).into_owned();
+    assert!(body.contains("pn push test"), "{body}");
+    // Nothing was stored.
+    let new = sb.maildir(USERS[0]).join("new");
+    assert!(
+        std::fs::read_dir(&new).map_or(true, |mut d| d.next().is_none()),
+        "a message was stored in {}",
+        new.display()
+    );
+
+    // --driver keeps one driver.
+    let (code, rows) = push_test(&sb, &["--driver", "dlog"]);
+    assert_eq!(code, Some(0));
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0]["result"], "no request");
+    assert!(ok_requests.try_recv().is_err());
+    let out = sb.pn(&["push", "test", "-u", USERS[0], "--driver", "nope"], None);
+    assert_eq!(out.status.code(), Some(64), "{}", stderr(&out));
+    let out = sb.pn(&["push", "test", "-u", "nobody@example.com"], None);
+    assert_eq!(out.status.code(), Some(67), "{}", stderr(&out));
+
+    // 500 and a refused connection next to the 200: each reported, exit code 75.
+    let sb = sandbox(
+        ok_port,
+        &format!(
+            "plugin {{\n  push_notification_driver3 = {}\n  push_notification_driver4 = {}\n}}\n",
+            ox_line(bad_port),
+            ox_line(refused_port)
+        ),
+    );
+    let (code, rows) = push_test(&sb, &[]);
+    assert_eq!(code, Some(75), "{rows:?}");
+    let row = |port: u16| {
+        rows.iter()
+            .find(|r| r["endpoint"] == format!("http://127.0.0.1:{port}"))
+            .unwrap_or_else(|| panic!("no row for {port}: {rows:?}"))
+            .clone()
+    };
+    assert_eq!(row(ok_port)["result"], "ok");
+    let bad = row(bad_port);
+    assert_eq!(bad["result"], "failed");
+    assert_eq!(bad["status"], "500");
+    assert!(bad["error"].as_str().unwrap().contains("500"), "{bad}");
+    let refused = row(refused_port);
+    assert_eq!(refused["result"], "failed");
+    assert_eq!(refused["status"], "");
+    assert!(
+        refused["error"]
+            .as_str()
+            .unwrap()
+            .contains("Connection refused"),
+        "{refused}"
+    );
+    assert!(!format!("{rows:?}").contains("secret"));
+    ok_requests.recv_timeout(Duration::from_secs(30)).unwrap();
+    bad_requests.recv_timeout(Duration::from_secs(30)).unwrap();
+}

@@ -12,6 +12,7 @@ pub(crate) mod lmtp_reload;
 pub(crate) mod mail;
 pub(crate) mod mailbox;
 pub(crate) mod metadata;
+pub(crate) mod push_test;
 pub(crate) mod queue;
 pub(crate) mod save;
 pub(crate) mod search;
