@@ -80,8 +80,9 @@ pub(crate) struct Metrics {
 }
 
 impl Metrics {
-    /// The registry, with `drivers` (the configured driver names) pre-initialised.
-    pub(crate) fn new(drivers: &[String], outbox: Option<PathBuf>) -> Metrics {
+    /// The registry, with `drivers` (the configured driver names) pre-initialised; the LMTP
+    /// metrics only for `pn lmtp`, the outbox's only with a durable `outbox`.
+    pub(crate) fn new(drivers: &[String], outbox: Option<PathBuf>, lmtp: bool) -> Metrics {
         let mut registry = Registry::with_prefix("pn");
         let build = Family::<BuildLabels, Gauge>::default();
         build
@@ -94,19 +95,21 @@ impl Metrics {
         for result in DELIVERY_RESULTS {
             let _ = deliveries.get_or_create(&ResultLabels { result });
         }
-        registry.register(
-            "lmtp_deliveries",
-            "LMTP deliveries per recipient, by result",
-            deliveries.clone(),
-        );
         let sessions = Counter::default();
-        registry.register("lmtp_sessions", "LMTP sessions accepted", sessions.clone());
         let sessions_active = Gauge::default();
-        registry.register(
-            "lmtp_sessions_active",
-            "LMTP sessions open now",
-            sessions_active.clone(),
-        );
+        if lmtp {
+            registry.register(
+                "lmtp_deliveries",
+                "LMTP deliveries per recipient, by result",
+                deliveries.clone(),
+            );
+            registry.register("lmtp_sessions", "LMTP sessions accepted", sessions.clone());
+            registry.register(
+                "lmtp_sessions_active",
+                "LMTP sessions open now",
+                sessions_active.clone(),
+            );
+        }
         let pushes = Family::<PushLabels, Counter>::default();
         let push_seconds = HistogramFamily::new_with_constructor(push_histogram);
         for driver in drivers {

@@ -470,3 +470,57 @@ fn push_test_reports_each_endpoint_and_fails_when_one_failed() {
     ok_requests.recv_timeout(Duration::from_secs(30)).unwrap();
     bad_requests.recv_timeout(Duration::from_secs(30)).unwrap();
 }
+
+#[test]
+fn pn_dispatch_tells_systemd_it_is_ready_and_serves_the_outbox_metrics() {
+    let (port, _requests) = http_receiver("200 OK");
+    let sb = sandbox(port, "pn_metrics_listen = 127.0.0.1:0\n");
+    let (notify, path) = notify_socket(&sb);
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pn"));
+    cmd.arg("-c").arg(&sb.conf);
+    if is_root() {
+        cmd.args(["-o", "mail_uid=65534", "-o", "mail_gid=65534"]);
+    }
+    let mut child = cmd
+        .args(["--log", "info", "dispatch"])
+        .env_remove("PN_CONFIG")
+        .env_remove("PN_LOG")
+        .env("NO_COLOR", "1")
+        .env("NOTIFY_SOCKET", &path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let server = Server {
+        log: {
+            let err = child.stderr.take().unwrap();
+            let (tx, rx) = mpsc::channel();
+            std::thread::spawn(move || {
+                for line in BufReader::new(err).lines().map_while(Result::ok) {
+                    if tx.send(line).is_err() {
+                        return;
+                    }
+                }
+            });
+            rx
+        },
+        child,
+        address: String::new(),
+    };
+    let line = server.wait_log("serving metrics on http://");
+    assert_eq!(notification(&notify), "READY=1");
+    let address = line
+        .split("http://")
+        .nth(1)
+        .unwrap()
+        .trim_end_matches("/metrics");
+    let text = scrape(address);
+    assert!(!text.contains("pn_lmtp_"), "{text}");
+    let Some(parsed) = parse(&text) else { return };
+    assert_eq!(sample(&parsed, "pn_outbox_queued{}"), 0.0);
+    assert_eq!(
+        sample(&parsed, "pn_pushes_total{driver=ox,outcome=success}"),
+        0.0
+    );
+}

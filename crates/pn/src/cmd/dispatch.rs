@@ -152,6 +152,7 @@ pub(crate) fn run(cli: &Cli, _args: &DispatchArgs) -> Result<ExitCode, Failure> 
     let metrics = Arc::new(crate::metrics::Metrics::new(
         &crate::metrics::driver_names(|k| session.plugin_setting(k)),
         Some(outbox.path().to_path_buf()),
+        false,
     ));
     tracing::info!("pn dispatch sending from {}", outbox.path().display());
     runtime.block_on(async {

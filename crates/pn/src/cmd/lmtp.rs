@@ -122,6 +122,7 @@ pub(crate) fn run(cli: &Cli, args: &LmtpArgs) -> Result<ExitCode, Failure> {
             ServerOutbox::Durable(d) => Some(d.path().to_path_buf()),
             ServerOutbox::Memory(_) => None,
         },
+        true,
     ));
     let backend = Arc::new(StoreBackend {
         live: std::sync::RwLock::new(Arc::new(Live::new(session))),
