@@ -433,6 +433,13 @@ fn push_test_reports_each_endpoint_and_fails_when_one_failed() {
     assert_eq!(out.status.code(), Some(64), "{}", stderr(&out));
     let out = sb.pn(&["push", "test", "-u", "nobody@example.com"], None);
     assert_eq!(out.status.code(), Some(67), "{}", stderr(&out));
+    // Without the plugin loaded, deliveries notify nobody: said, not "no request".
+    let out = sb.pn(
+        &["-o", "mail_plugins=", "push", "test", "-u", USERS[0]],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(64), "{}", stderr(&out));
+    assert!(stderr(&out).contains("does not load"), "{}", stderr(&out));
 
     // 500 and a refused connection next to the 200: each reported, exit code 75.
     let sb = sandbox(

@@ -65,6 +65,14 @@ pub(crate) fn run(cli: &Cli, args: &PushArgs) -> Result<ExitCode, Failure> {
         }
         Err(LookupError::Failed(why)) => return Err(fatal(EX_TEMPFAIL, why)),
     };
+    if !session.push_notification_loaded() {
+        return Err(fatal(
+            EX_USAGE,
+            "mail_plugins does not load notify and push_notification for protocol lda: \
+             deliveries send no notifications"
+                .to_owned(),
+        ));
+    }
     let mut drivers: Vec<String> = session
         .user_settings(&record)
         .map_err(|e| fatal(EX_TEMPFAIL, e))?
