@@ -384,6 +384,29 @@ pub(crate) fn driver_names(get: impl Fn(&str) -> Option<String>) -> Vec<String> 
     names
 }
 
+/// Binds `pn_metrics_listen` when set (before privileges are dropped, like the listeners).
+pub(crate) fn bind_setting(
+    session: &crate::session::Session,
+    command: &str,
+) -> Result<Option<std::net::TcpListener>, crate::exit::Failure> {
+    let Some(addr) = listen_address(session.setting("pn_metrics_listen")).map_err(|e| {
+        crate::exit::Failure::new(crate::exit::EX_USAGE, format!("pn {command}: Fatal: {e}"))
+    })?
+    else {
+        return Ok(None);
+    };
+    let l = bind(addr).map_err(|e| {
+        crate::exit::Failure::new(
+            crate::exit::EX_TEMPFAIL,
+            format!("pn {command}: Fatal: listen({addr}) failed (pn_metrics_listen): {e}"),
+        )
+    })?;
+    if let Ok(a) = l.local_addr() {
+        tracing::info!("pn {command} serving metrics on http://{a}/metrics");
+    }
+    Ok(Some(l))
+}
+
 /// Binds `addr` (before privileges are dropped) for [`serve`].
 pub(crate) fn bind(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
     let l = std::net::TcpListener::bind(addr)?;

@@ -105,7 +105,7 @@ fn serve(cli: &Cli, spool: Option<&Path>, once: bool) -> Result<ExitCode, Failur
     let metrics_listener = if once {
         None
     } else {
-        crate::cmd::lmtp::bind_metrics(&session, "bridge")?
+        crate::metrics::bind_setting(&session, "bridge")?
     };
     // Like `pn lmtp`: never touch a user's files as root.
     if rustix::process::geteuid().is_root() {

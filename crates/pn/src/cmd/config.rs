@@ -118,6 +118,15 @@ pub(crate) fn check(config: &Config, out: &mut String) -> Result<(), Failure> {
         })
         .map_err(|e| Failure::new(crate::exit::EX_USAGE, format!("pn: {e}")))?;
     }
+    for protocol in ["lda", "lmtp", "bridge"] {
+        let effective = config.effective(protocol);
+        crate::metrics::listen_address(
+            effective
+                .get("pn_metrics_listen")
+                .map(|s| s.value.to_string()),
+        )
+        .map_err(|e| Failure::new(crate::exit::EX_USAGE, format!("pn: {e}")))?;
+    }
     warn_all(&warnings);
     check_webhook(config)?;
     out.push_str(&format!(

@@ -127,7 +127,7 @@ pub(crate) fn become_mail_user(session: &Session, command: &str) -> Result<(), F
 pub(crate) fn run(cli: &Cli, _args: &DispatchArgs) -> Result<ExitCode, Failure> {
     let session = Session::open(cli, "lda")?;
     // Bound before privileges are dropped, like pn lmtp's listeners.
-    let metrics_listener = crate::cmd::lmtp::bind_metrics(&session, "dispatch")?;
+    let metrics_listener = crate::metrics::bind_setting(&session, "dispatch")?;
     become_mail_user(&session, "dispatch")?;
     let fatal = |code: u8, e: String| Failure::new(code, format!("pn dispatch: Fatal: {e}"));
     let (path, policy) =

@@ -73,7 +73,7 @@ pub(crate) fn run(cli: &Cli, args: &LmtpArgs) -> Result<ExitCode, Failure> {
     for a in &addresses {
         bound.push(bind(a, &session)?);
     }
-    let metrics_listener = bind_metrics(&session, "lmtp")?;
+    let metrics_listener = crate::metrics::bind_setting(&session, "lmtp")?;
     // With mail_uid (one virtual-mail uid), become that user before any thread exists (the id
     // calls are per thread). Without it, stay root and give each delivery's blocking thread
     // the recipient's ids (`privileges::ThreadIds`).
@@ -335,28 +335,6 @@ pub(crate) fn server_config(session: &Session) -> Result<ServerConfig, Failure> 
             delivery_address,
         },
     })
-}
-
-/// Binds `pn_metrics_listen` when set (before privileges are dropped, like the listeners).
-pub(crate) fn bind_metrics(
-    session: &Session,
-    command: &str,
-) -> Result<Option<std::net::TcpListener>, Failure> {
-    let Some(addr) = crate::metrics::listen_address(session.setting("pn_metrics_listen"))
-        .map_err(|e| Failure::new(EX_USAGE, format!("pn {command}: Fatal: {e}")))?
-    else {
-        return Ok(None);
-    };
-    let l = crate::metrics::bind(addr).map_err(|e| {
-        Failure::new(
-            EX_TEMPFAIL,
-            format!("pn {command}: Fatal: listen({addr}) failed (pn_metrics_listen): {e}"),
-        )
-    })?;
-    if let Ok(a) = l.local_addr() {
-        tracing::info!("pn {command} serving metrics on http://{a}/metrics");
-    }
-    Ok(Some(l))
 }
 
 /// What a configuration reload (SIGHUP) replaces: the settings new deliveries use.
