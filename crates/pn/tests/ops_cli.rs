@@ -526,7 +526,11 @@ fn pn_dispatch_tells_systemd_it_is_ready_and_serves_the_outbox_metrics() {
     assert!(!text.contains("pn_lmtp_"), "{text}");
     let out = sb.pn(&["-o", "pn_metrics_listen=bogus", "config", "check"], None);
     assert_eq!(out.status.code(), Some(64), "{}", stderr(&out));
-    assert!(stderr(&out).contains("pn_metrics_listen"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("pn_metrics_listen"),
+        "{}",
+        stderr(&out)
+    );
     let Some(parsed) = parse(&text) else { return };
     assert_eq!(sample(&parsed, "pn_outbox_queued{}"), 0.0);
     assert_eq!(

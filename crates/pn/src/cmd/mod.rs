@@ -8,7 +8,6 @@ pub(crate) mod expunge;
 pub(crate) mod flags;
 pub(crate) mod generate;
 pub(crate) mod lmtp;
-pub(crate) mod lmtp_reload;
 pub(crate) mod mail;
 pub(crate) mod mailbox;
 pub(crate) mod metadata;
