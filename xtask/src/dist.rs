@@ -13,7 +13,7 @@ use anyhow::{Context, bail};
 use crate::run::{cargo, root, step};
 
 /// The units shipped in the package, from `crates/pn/dist/systemd/`.
-const UNITS: &[&str] = &["pn-lmtp.service"];
+const UNITS: &[&str] = &["pn-lmtp.service", "pn-dispatch.service"];
 
 /// Builds the release binary and writes man pages and completions; returns the binary.
 fn assets(out: &Path) -> anyhow::Result<PathBuf> {

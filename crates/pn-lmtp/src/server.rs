@@ -81,6 +81,12 @@ pub trait Backend: Send + Sync + 'static {
     /// recipient's reply.
     fn deliver(&self, envelope: &Envelope, recipient: &Self::Recipient, message: &Message)
     -> Reply;
+
+    /// A session was accepted (for metrics; does nothing by default).
+    fn session_opened(&self) {}
+
+    /// A session ended, whichever way (for metrics; does nothing by default).
+    fn session_closed(&self) {}
 }
 
 /// A bound listener.
@@ -169,8 +175,11 @@ impl<B: Backend> Server<B> {
                         peer_ip,
                         helo: None,
                     };
+                    backend.session_opened();
                     tokio::spawn(async move {
+                        let backend = Arc::clone(&session.backend);
                         session.run(stream).await;
+                        backend.session_closed();
                         drop(permit);
                     });
                 }

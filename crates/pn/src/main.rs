@@ -5,6 +5,8 @@ mod cmd;
 mod drivers;
 mod exit;
 mod logging;
+mod metrics;
+mod notify;
 mod privileges;
 mod session;
 mod settings;
@@ -91,6 +93,8 @@ pub(crate) enum Command {
     Dispatch(cmd::dispatch::DispatchArgs),
     /// Inspect and manage the durable outbox.
     Queue(cmd::queue::QueueArgs),
+    /// Push tools (`pn push test -u USER`: send a test notification through each driver).
+    Push(cmd::push_test::PushArgs),
 }
 
 fn parse_override(s: &str) -> Result<(String, String), String> {
@@ -137,6 +141,12 @@ fn push_down_formatter(cli: &mut Cli) -> Result<(), String> {
             _ => {}
         },
         Command::Queue(a) if a.formatter.is_none() => a.formatter = Some(mail()?),
+        Command::Push(p) => match &mut p.command {
+            cmd::push_test::PushCommand::Test(a) if a.formatter.is_none() => {
+                a.formatter = Some(mail()?);
+            }
+            cmd::push_test::PushCommand::Test(_) => {}
+        },
         Command::Save(_) | Command::Flags(_) | Command::Expunge(_) | Command::Queue(_) => {}
         Command::Deliver(_) => {
             return unsupported("deliver (dovecot-lda's -f SENDER goes after `deliver`)");
@@ -212,6 +222,7 @@ fn main() -> ExitCode {
         Command::GenerateMan(args) => cmd::generate::man(args),
         Command::Dispatch(args) => cmd::dispatch::run(&cli, args),
         Command::Queue(args) => cmd::queue::run(&cli, args),
+        Command::Push(args) => cmd::push_test::run(&cli, args),
     };
     match result {
         Ok(code) => code,

@@ -133,6 +133,16 @@ impl Session {
         })
     }
 
+    /// Whether `mail_plugins` loads `push_notification` for this protocol.
+    pub(crate) fn push_notification_loaded(&self) -> bool {
+        self.settings.push_notification_loaded()
+    }
+
+    /// The configuration loaded.
+    pub(crate) fn config(&self) -> &Config {
+        &self.config
+    }
+
     /// A setting's value, `None` when unset.
     pub(crate) fn setting(&self, key: &str) -> Option<String> {
         text(&self.settings, key)

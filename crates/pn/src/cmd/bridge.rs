@@ -101,6 +101,12 @@ fn serve(cli: &Cli, spool: Option<&Path>, once: bool) -> Result<ExitCode, Failur
                 .unwrap_or_else(|| DEFAULT_SPOOL.to_owned()),
         )
     });
+    // Bound before privileges are dropped; a one-off pass serves none.
+    let metrics_listener = if once {
+        None
+    } else {
+        crate::metrics::bind_setting(&session, "bridge")?
+    };
     // Like `pn lmtp`: never touch a user's files as root.
     if rustix::process::geteuid().is_root() {
         let ids = session
@@ -133,10 +139,22 @@ fn serve(cli: &Cli, spool: Option<&Path>, once: bool) -> Result<ExitCode, Failur
             stop.store(true, Ordering::SeqCst);
         });
     }
+    let metrics = Arc::new(crate::metrics::Metrics::new(
+        &crate::metrics::driver_names(|k| session.plugin_setting(k)),
+        None,
+        false,
+    ));
+    if let Some(l) = metrics_listener {
+        runtime.spawn(crate::metrics::serve(l, Arc::clone(&metrics)));
+    }
+    let observed = Arc::new(crate::metrics::Observed::new(Arc::clone(&outbox), metrics));
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let sender = runtime.spawn(Arc::new(dispatcher).run(Arc::clone(&outbox), async {
+    let sender = runtime.spawn(Arc::new(dispatcher).run(observed, async {
         let _ = stop_rx.await;
     }));
+    if !once {
+        crate::notify::ready();
+    }
     tracing::info!("pn bridge replaying {}", root.display());
     let bridge = Bridge {
         session: &session,

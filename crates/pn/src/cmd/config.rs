@@ -103,7 +103,7 @@ fn warn_all(warnings: &[Warning]) {
     }
 }
 
-fn check(config: &Config, out: &mut String) -> Result<(), Failure> {
+pub(crate) fn check(config: &Config, out: &mut String) -> Result<(), Failure> {
     let mut warnings = config.check().map_err(settings::failure)?;
     check_userdb(config, &mut warnings)?;
     check_lua_files(config)?;
@@ -116,6 +116,15 @@ fn check(config: &Config, out: &mut String) -> Result<(), Failure> {
                 .map(|s| s.value.to_string())
                 .filter(|v| !v.is_empty())
         })
+        .map_err(|e| Failure::new(crate::exit::EX_USAGE, format!("pn: {e}")))?;
+    }
+    for protocol in ["lda", "lmtp", "bridge"] {
+        let effective = config.effective(protocol);
+        crate::metrics::listen_address(
+            effective
+                .get("pn_metrics_listen")
+                .map(|s| s.value.to_string()),
+        )
         .map_err(|e| Failure::new(crate::exit::EX_USAGE, format!("pn: {e}")))?;
     }
     warn_all(&warnings);

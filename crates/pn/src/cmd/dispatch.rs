@@ -128,6 +128,8 @@ pub(crate) fn become_mail_user(session: &Session, command: &str) -> Result<(), F
 
 pub(crate) fn run(cli: &Cli, _args: &DispatchArgs) -> Result<ExitCode, Failure> {
     let session = Session::open(cli, "lda")?;
+    // Bound before privileges are dropped, like pn lmtp's listeners.
+    let metrics_listener = crate::metrics::bind_setting(&session, "dispatch")?;
     become_mail_user(&session, "dispatch")?;
     let fatal = |code: u8, e: String| Failure::new(code, format!("pn dispatch: Fatal: {e}"));
     let (path, policy) =
@@ -149,8 +151,22 @@ pub(crate) fn run(cli: &Cli, _args: &DispatchArgs) -> Result<ExitCode, Failure> 
         .enable_all()
         .build()
         .map_err(|e| fatal(EX_TEMPFAIL, e.to_string()))?;
+    let metrics = Arc::new(crate::metrics::Metrics::new(
+        &crate::metrics::driver_names(|k| session.plugin_setting(k)),
+        Some(outbox.path().to_path_buf()),
+        false,
+    ));
     tracing::info!("pn dispatch sending from {}", outbox.path().display());
-    runtime.block_on(Arc::new(dispatcher).run(outbox, crate::cmd::lmtp::signal()));
+    runtime.block_on(async {
+        if let Some(l) = metrics_listener {
+            tokio::spawn(crate::metrics::serve(l, Arc::clone(&metrics)));
+        }
+        crate::notify::ready();
+        let observed = Arc::new(crate::metrics::Observed::new(outbox, metrics));
+        Arc::new(dispatcher)
+            .run(observed, crate::cmd::lmtp::signal())
+            .await;
+    });
     tracing::info!("pn dispatch stopped");
     Ok(ExitCode::SUCCESS)
 }

@@ -23,19 +23,21 @@ use clap::Args;
 use pn_config::time::{parse_interval_msecs, parse_uint};
 use pn_config::value::{parse_bool, parse_enum, parse_size};
 use pn_core::MemoryOutbox;
-use pn_lmtp::{
-    Backend, DeliveryAddress, Envelope, Listener, Message, Reply, Server, ServerConfig,
-    TraceSettings,
-};
+use pn_lmtp::{DeliveryAddress, Listener, Server, ServerConfig, TraceSettings};
 use pn_outbox::DurableOutbox;
 use pn_userdb::UserRecord;
 
+mod backend;
+pub(crate) mod reload;
+
+pub(crate) use backend::{Ids, Live, StoreBackend};
+
 use crate::Cli;
-use crate::cmd::deliver::{deliver, incoming};
 use crate::cmd::dispatch::OutboxMode;
 use crate::exit::{EX_TEMPFAIL, EX_USAGE, Failure};
+use crate::metrics::Observed;
 use crate::privileges;
-use crate::session::{LookupError, ServerOutbox, Session};
+use crate::session::{ServerOutbox, Session};
 
 /// Arguments of `pn lmtp`.
 #[derive(Debug, Args)]
@@ -72,6 +74,7 @@ pub(crate) fn run(cli: &Cli, args: &LmtpArgs) -> Result<ExitCode, Failure> {
     for a in &addresses {
         bound.push(bind(a, &session)?);
     }
+    let metrics_listener = crate::metrics::bind_setting(&session, "lmtp")?;
     // With mail_uid (one virtual-mail uid), become that user before any thread exists (the id
     // calls are per thread). Without it, stay root and give each delivery's blocking thread
     // the recipient's ids (`privileges::ThreadIds`).
@@ -115,12 +118,17 @@ pub(crate) fn run(cli: &Cli, args: &LmtpArgs) -> Result<ExitCode, Failure> {
             ServerOutbox::Durable(durable)
         }
     };
+    let metrics = Arc::new(crate::metrics::Metrics::new(
+        &crate::metrics::driver_names(|k| session.plugin_setting(k)),
+        match &outbox {
+            ServerOutbox::Durable(d) => Some(d.path().to_path_buf()),
+            ServerOutbox::Memory(_) => None,
+        },
+        true,
+    ));
     let backend = Arc::new(StoreBackend {
-        detail_mailbox: session.flag("lmtp_save_to_detail_mailbox"),
-        delimiter: session
-            .setting("recipient_delimiter")
-            .unwrap_or_else(|| "+".to_owned()),
-        session,
+        live: std::sync::RwLock::new(Arc::new(Live::new(session))),
+        metrics: Arc::clone(&metrics),
         outbox: match &outbox {
             ServerOutbox::Memory(m) => ServerOutbox::Memory(Arc::clone(m)),
             ServerOutbox::Durable(d) => ServerOutbox::Durable(Arc::clone(d)),
@@ -153,6 +161,9 @@ pub(crate) fn run(cli: &Cli, args: &LmtpArgs) -> Result<ExitCode, Failure> {
             for a in &shown {
                 tracing::info!("pn lmtp listening on {a} (uid {euid})");
             }
+            if let Some(l) = metrics_listener {
+                tokio::spawn(crate::metrics::serve(l, Arc::clone(&metrics)));
+            }
             if args.print_address {
                 let mut out = std::io::stdout().lock();
                 for a in &shown {
@@ -160,17 +171,28 @@ pub(crate) fn run(cli: &Cli, args: &LmtpArgs) -> Result<ExitCode, Failure> {
                 }
                 out.flush()?;
             }
+            crate::notify::ready();
+
             let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
             let stop = async {
                 let _ = stop_rx.await;
             };
             let dispatcher = match outbox {
-                ServerOutbox::Memory(m) => tokio::spawn(Arc::new(dispatcher).run(m, stop)),
-                ServerOutbox::Durable(d) => tokio::spawn(Arc::new(dispatcher).run(d, stop)),
+                ServerOutbox::Memory(m) => tokio::spawn(
+                    Arc::new(dispatcher)
+                        .run(Arc::new(Observed::new(m, Arc::clone(&metrics))), stop),
+                ),
+                ServerOutbox::Durable(d) => tokio::spawn(
+                    Arc::new(dispatcher)
+                        .run(Arc::new(Observed::new(d, Arc::clone(&metrics))), stop),
+                ),
             };
-            Server::new(config, backend)
-                .serve(listeners, signal())
-                .await;
+            let reload = reload::on_sighup(cli, Arc::clone(&backend));
+            tokio::select! {
+                () = Server::new(config, backend).serve(listeners, signal()) => {}
+                () = reload => {}
+            }
+            crate::notify::send("STOPPING=1");
             // Every delivery is done: send what is still queued, then exit.
             let _ = stop_tx.send(());
             let _ = dispatcher.await;
@@ -263,7 +285,7 @@ fn bind(address: &str, session: &Session) -> Result<Bound, Failure> {
     Ok(Bound::Tcp(l))
 }
 
-fn server_config(session: &Session) -> Result<ServerConfig, Failure> {
+pub(crate) fn server_config(session: &Session) -> Result<ServerConfig, Failure> {
     let d = ServerConfig::default();
     // Every value goes through pn-config's parsers (Dovecot's), which also checked them when
     // the configuration was loaded: a bad value is an error there, never a silent default.
@@ -315,200 +337,4 @@ fn server_config(session: &Session) -> Result<ServerConfig, Failure> {
             delivery_address,
         },
     })
-}
-
-/// The store behind the server.
-struct StoreBackend {
-    session: Session,
-    outbox: ServerOutbox,
-    ids: Ids,
-    detail_mailbox: bool,
-    delimiter: String,
-}
-
-/// Whose ids deliveries run with.
-#[derive(Debug, Clone, Copy)]
-enum Ids {
-    /// The process's: every recipient must have this uid.
-    Process(u32),
-    /// The recipient's, on the delivering thread only (started as root without `mail_uid`).
-    PerDelivery,
-}
-
-/// An accepted recipient.
-struct Recipient {
-    address: String,
-    record: UserRecord,
-    detail: Option<String>,
-    /// The ids to deliver with in [`Ids::PerDelivery`] mode.
-    ids: Option<(u32, u32)>,
-}
-
-impl StoreBackend {
-    /// `local+detail@domain` → (`local@domain`, `detail`), with any character of
-    /// `recipient_delimiter` as the separator.
-    fn split_detail(&self, address: &str) -> (String, Option<String>) {
-        let (local, domain) = match address.rsplit_once('@') {
-            Some((l, d)) => (l, Some(d)),
-            None => (address, None),
-        };
-        let at = if self.delimiter.is_empty() {
-            None
-        } else {
-            local.find(|c| self.delimiter.contains(c))
-        };
-        let (base, detail) = match at {
-            Some(i) => (&local[..i], Some(local[i + 1..].to_owned())),
-            None => (local, None),
-        };
-        let username = match domain {
-            Some(d) => format!("{base}@{d}"),
-            None => base.to_owned(),
-        };
-        (username, detail.filter(|d| !d.is_empty()))
-    }
-}
-
-impl Backend for StoreBackend {
-    type Recipient = Recipient;
-
-    fn recipient(&self, address: &str) -> Result<Recipient, Reply> {
-        // Dovecot's RCPT parser refuses these domains before any lookup; a path-like local
-        // part is an unknown user (550), found by the lookup.
-        if let Err(why) = pn_userdb::check_username(address)
-            && !matches!(why, pn_userdb::InvalidName::PathLike(_))
-        {
-            let why = match why {
-                pn_userdb::InvalidName::EmptySubDomain if address.ends_with('.') => {
-                    "Invalid character in domain".to_owned()
-                }
-                other => other.to_string(),
-            };
-            return Err(Reply::new(501, "5.5.4", format!("Invalid TO: {why}")));
-        }
-        let (username, detail) = self.split_detail(address);
-        let tempfail = || {
-            Reply::new(
-                451,
-                "4.3.0",
-                format!("<{address}> Temporary internal error"),
-            )
-        };
-        let record = match self.session.lookup(&username) {
-            Ok(r) => r,
-            Err(LookupError::Unknown | LookupError::Invalid(_)) => {
-                return Err(Reply::new(
-                    550,
-                    "5.1.1",
-                    format!("<{address}> User doesn't exist: {username}"),
-                ));
-            }
-            Err(LookupError::Failed(why)) => {
-                tracing::error!("lmtp({username}): User lookup failed: {why}");
-                return Err(tempfail());
-            }
-        };
-        let ids = match self.session.mail_ids(&record) {
-            Err(e) => {
-                tracing::error!("lmtp({username}): {e}");
-                return Err(tempfail());
-            }
-            Ok(ids) => ids,
-        };
-        let thread_ids = match (self.ids, ids.uid, ids.gid) {
-            (Ids::Process(euid), Some(uid), _) if uid != euid => {
-                tracing::error!(
-                    "lmtp({username}): refusing delivery: the user's uid {uid} differs from \
-                     the server's uid {euid} (pn lmtp started with mail_uid delivers as that \
-                     one uid; see docs/lmtp.md)"
-                );
-                return Err(tempfail());
-            }
-            (Ids::Process(_), _, _) => None,
-            (Ids::PerDelivery, Some(uid), Some(gid)) => Some((uid, gid)),
-            (Ids::PerDelivery, Some(uid), None) => {
-                tracing::error!(
-                    "lmtp({username}): User has UID {uid} but no GID (set gid in the userdb \
-                     or mail_gid)"
-                );
-                return Err(tempfail());
-            }
-            (Ids::PerDelivery, None, _) => {
-                tracing::error!("lmtp({username}): {}", privileges::MISSING_UID);
-                return Err(tempfail());
-            }
-        };
-        Ok(Recipient {
-            address: address.to_owned(),
-            record,
-            detail,
-            ids: thread_ids,
-        })
-    }
-
-    fn deliver(&self, envelope: &Envelope, rcpt: &Recipient, message: &Message) -> Reply {
-        let address = &rcpt.address;
-        let username = rcpt.record.username.clone();
-        let span = tracing::info_span!("lmtp", user = %username, session = %envelope.id);
-        let _entered = span.enter();
-        // Declared before the user's store and drivers, so it is dropped after them: every
-        // file of the user is closed before the thread is root again.
-        let _thread_ids = match rcpt
-            .ids
-            .map(|(uid, gid)| privileges::ThreadIds::switch(uid, gid))
-        {
-            Some(Err(e)) => {
-                tracing::error!("lmtp({username}): {e}");
-                return Reply::new(
-                    451,
-                    "4.3.0",
-                    format!("<{address}> Temporary internal error"),
-                );
-            }
-            Some(Ok(t)) => Some(t),
-            None => None,
-        };
-        let user = match self.session.shared_mail_user(
-            rcpt.record.clone(),
-            &self.outbox,
-            envelope.id.clone(),
-        ) {
-            Ok(u) => u,
-            Err(e) => {
-                tracing::error!("lmtp({username}): {e}");
-                return Reply::new(
-                    451,
-                    "4.3.0",
-                    format!("<{address}> Temporary internal error"),
-                );
-            }
-        };
-        let raw_user = user.raw_user();
-        let mailbox = match (&rcpt.detail, self.detail_mailbox) {
-            (Some(d), true) => d.as_str(),
-            _ => "INBOX",
-        };
-        let incoming = incoming(message);
-        let result = deliver(&self.session, &user, mailbox, &incoming);
-        // The 250 promises the notification too: it is durable before we answer.
-        let committed = match &result {
-            Ok(_) => user.commit_outbox(),
-            Err(_) => Ok(()),
-        };
-        drop(raw_user);
-        drop(user);
-        if let Err(e) = committed {
-            tracing::error!("lmtp({username}): {e}");
-            return Reply::new(
-                451,
-                "4.3.0",
-                format!("<{address}> Temporary internal error"),
-            );
-        }
-        match result {
-            Ok(_) => Reply::new(250, "2.0.0", format!("<{address}> {} Saved", envelope.id)),
-            Err(e) if e.is_temporary() => Reply::new(451, "4.2.0", format!("<{address}> {e}")),
-            Err(e) => Reply::new(552, "5.2.0", format!("<{address}> {e}")),
-        }
-    }
 }

@@ -11,6 +11,7 @@ pub(crate) mod lmtp;
 pub(crate) mod mail;
 pub(crate) mod mailbox;
 pub(crate) mod metadata;
+pub(crate) mod push_test;
 pub(crate) mod queue;
 pub(crate) mod save;
 pub(crate) mod search;
