@@ -107,7 +107,7 @@ fn start_pn(base: &Path, http: u16) -> (Proc, String) {
             .arg("-c")
             .arg(&conf)
             .args(args)
-            .env("PN_DATA_DIR", &base)
+            .env("PN_DATA_DIR", base)
             .env_remove("PN_CONFIG")
             .output()
             .unwrap();
@@ -129,7 +129,7 @@ fn start_pn(base: &Path, http: u16) -> (Proc, String) {
         .arg("-c")
         .arg(&conf)
         .args(["lmtp", "--listen", "127.0.0.1:0", "--print-address"])
-        .env("PN_DATA_DIR", &base)
+        .env("PN_DATA_DIR", base)
         .env_remove("PN_CONFIG")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
