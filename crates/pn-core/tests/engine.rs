@@ -544,7 +544,7 @@ fn delivery_is_message_new_and_everything_else_message_append() {
     };
     assert_eq!(app.flags, Some(MailFlags::SEEN));
     // The engine fills flags and keywords itself; the content is asked for the rest only.
-    let content_groups = MessageFields::all() - (MessageFields::FLAGS | MessageFields::KEYWORDS);
+    let content_groups = MessageFields::DOVECOT - (MessageFields::FLAGS | MessageFields::KEYWORDS);
     assert_eq!(
         *content.asked.lock().unwrap(),
         [content_groups, content_groups]

@@ -139,7 +139,7 @@ pub fn event_function(event: EventName) -> String {
 fn event_config(event: EventName) -> EventConfig {
     match event {
         EventName::MessageNew | EventName::MessageAppend => {
-            EventConfig::fields(MessageFields::all())
+            EventConfig::fields(MessageFields::DOVECOT)
         }
         EventName::FlagsClear => EventConfig::store_old(),
         _ => EventConfig::default(),

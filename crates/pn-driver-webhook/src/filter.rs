@@ -3,6 +3,7 @@
 
 use pn_event::{EventName, MailFlags, MessageData};
 
+use crate::automated;
 use crate::config::ConfigError;
 
 /// An endpoint's filters.
@@ -34,12 +35,15 @@ impl Filter {
 /// What `suppress=` keeps from being pushed (a comma-separated list, or `none`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Suppress {
-    /// `junk`: message events in Junk and Trash folders (by name, see [`is_junk_or_trash`]).
+    /// `junk`: message events in Junk and Trash folders (by name, see [`is_junk_or_trash`],
+    /// or flagged `\Junk` / `\Trash`, see [`crate::special_use`]).
     pub junk: bool,
     /// `self`: new messages whose sender is the user.
     pub self_sent: bool,
     /// `seen`: new messages that already carry `\Seen` (filed as read by a filter).
     pub seen: bool,
+    /// `auto`: new messages sent by a program or in bulk (see [`automated::reason`]).
+    pub auto: bool,
 }
 
 impl Suppress {
@@ -48,6 +52,7 @@ impl Suppress {
         junk: false,
         self_sent: false,
         seen: false,
+        auto: false,
     };
 
     /// The default: `junk,seen`.
@@ -55,9 +60,10 @@ impl Suppress {
         junk: true,
         self_sent: false,
         seen: true,
+        auto: false,
     };
 
-    /// Parses `none` or a list of `junk`, `self`, `seen`.
+    /// Parses `none` or a list of `junk`, `self`, `seen`, `auto`.
     pub fn parse(value: &str) -> Result<Suppress, ConfigError> {
         let mut s = Suppress::NONE;
         if value == "none" {
@@ -68,11 +74,12 @@ impl Suppress {
                 "junk" => s.junk = true,
                 "self" => s.self_sent = true,
                 "seen" => s.seen = true,
+                "auto" => s.auto = true,
                 other => {
                     return Err(ConfigError::Invalid {
                         key: "suppress",
                         value: other.to_owned(),
-                        reason: "expected none or a list of junk, self, seen".to_owned(),
+                        reason: "expected none or a list of junk, self, seen, auto".to_owned(),
                     });
                 }
             }
@@ -93,13 +100,19 @@ impl Suppress {
         {
             return Some("sent by the user");
         }
+        if self.auto
+            && let Some(reason) = data.automated.as_ref().and_then(automated::reason)
+        {
+            return Some(reason);
+        }
         None
     }
 }
 
 /// The folder names treated as Junk or Trash: the last hierarchy level, compared without case.
-/// The host interface has no SPECIAL-USE lookup, so these are the names mail clients and
-/// servers create (Dovecot's example namespace, Outlook, Apple Mail, Thunderbird).
+/// These are the names mail clients and servers create (Dovecot's example namespace,
+/// Outlook, Apple Mail, Thunderbird); mailboxes flagged `\Junk` / `\Trash` under other
+/// names come from [`crate::special_use`].
 pub const JUNK_NAMES: [&str; 8] = [
     "Junk",
     "Spam",
@@ -156,5 +169,17 @@ mod tests {
         let s = Suppress::parse("self").expect("parse");
         assert_eq!(s.message_reason(user, &data), Some("sent by the user"));
         assert!(Suppress::parse("junk,bulk").is_err());
+        data.from_address = None;
+        data.automated = Some(pn_event::AutomatedHeaders {
+            auto_submitted: Some("auto-replied".into()),
+            precedence: None,
+        });
+        assert_eq!(Suppress::DEFAULT.message_reason(user, &data), None);
+        let auto = Suppress::parse("seen,auto").expect("parse");
+        assert!(auto.auto && auto.seen && !auto.junk);
+        assert_eq!(
+            auto.message_reason(user, &data),
+            Some("Auto-Submitted (RFC 3834)")
+        );
     }
 }

@@ -9,8 +9,8 @@
 //! * [`init`] parses the arguments ([`WebhookConfig`]).
 //! * `begin_txn` gathers the endpoints (the configured one and, with `metadata=yes`, the
 //!   user's own from [`subscriptions::METADATA_KEY`], refused on internal addresses unless
-//!   `pn_webhook_allow_private = yes`), drops Junk/Trash transactions when asked and subscribes
-//!   to the union of the endpoints' events.
+//!   `pn_webhook_allow_private = yes`), drops Junk/Trash transactions when asked (by name
+//!   or SPECIAL-USE, [`special_use`]) and subscribes to the union of the endpoints' events.
 //! * `process_*` collect [`event::Event`]s; `end_txn` applies the rate limit ([`rate`]) and
 //!   enqueues one request per event and endpoint. Signing is the dispatcher's
 //!   ([`pn_core::Signing::StandardWebhooks`]), per attempt.
@@ -18,11 +18,13 @@
 //! Secrets and tokens are never logged: they travel only in the outbox item, whose `Debug`
 //! masks them. See docs/webhook.md.
 
+pub mod automated;
 pub mod config;
 pub mod event;
 pub mod filter;
 pub mod payload;
 pub mod rate;
+pub mod special_use;
 pub mod ssrf;
 pub mod subscriptions;
 
@@ -46,8 +48,9 @@ pub const NAME: &str = "webhook";
 /// `tracing` target of the driver's lines.
 pub const LOG_TARGET: &str = "pn_driver_webhook";
 
-/// The header fields every body may need.
-fn message_fields(snippet: bool) -> MessageFields {
+/// The header fields every body may need, the snippet when an endpoint wants it and the
+/// `Auto-Submitted` / `Precedence` headers only for `suppress=auto`.
+fn message_fields(snippet: bool, automated: bool) -> MessageFields {
     let mut f = MessageFields::FROM
         | MessageFields::TO
         | MessageFields::SUBJECT
@@ -57,6 +60,9 @@ fn message_fields(snippet: bool) -> MessageFields {
         | MessageFields::MESSAGE_ID;
     if snippet {
         f |= MessageFields::SNIPPET;
+    }
+    if automated {
+        f |= MessageFields::AUTOMATED;
     }
     f
 }
@@ -68,9 +74,15 @@ pub fn init(ctx: &DriverInitCtx<'_>) -> Result<Box<dyn Driver>, DriverInitError>
         .env
         .get(subscriptions::ALLOW_PRIVATE_SETTING)
         .is_some_and(|v| v == "yes");
+    let junk_mailboxes = ctx
+        .env
+        .get(special_use::SETTING)
+        .map(|v| special_use::junk_or_trash(&v))
+        .unwrap_or_default();
     Ok(Box::new(Webhook {
         config: Arc::new(config),
         allow_private,
+        junk_mailboxes,
     }))
 }
 
@@ -79,6 +91,8 @@ pub fn init(ctx: &DriverInitCtx<'_>) -> Result<Box<dyn Driver>, DriverInitError>
 pub struct Webhook {
     config: Arc<WebhookConfig>,
     allow_private: bool,
+    /// Mailboxes flagged `\Junk` or `\Trash` (SPECIAL-USE), whatever their names.
+    junk_mailboxes: Vec<String>,
 }
 
 impl Webhook {
@@ -87,7 +101,19 @@ impl Webhook {
         Webhook {
             config: Arc::new(config),
             allow_private,
+            junk_mailboxes: Vec::new(),
         }
+    }
+
+    /// The same driver, also treating these mailboxes as Junk or Trash (their SPECIAL-USE).
+    pub fn with_junk_mailboxes(mut self, names: Vec<String>) -> Webhook {
+        self.junk_mailboxes = names;
+        self
+    }
+
+    /// Whether `mailbox` is a Junk or Trash folder, by name or by SPECIAL-USE.
+    pub fn is_junk_or_trash(&self, mailbox: &str) -> bool {
+        filter::is_junk_or_trash(mailbox) || self.junk_mailboxes.iter().any(|m| m == mailbox)
     }
 
     fn endpoints(&self, txn: &TxnInfo<'_>) -> Vec<Arc<Endpoint>> {
@@ -116,7 +142,7 @@ impl Driver for Webhook {
     fn begin_txn(&self, txn: &TxnInfo<'_>, subs: &mut Subscriptions) -> Option<Box<dyn DriverTxn>> {
         if txn.kind == TxnKind::Mail
             && self.config.suppress.junk
-            && filter::is_junk_or_trash(txn.mailbox)
+            && self.is_junk_or_trash(txn.mailbox)
         {
             debug!(target: LOG_TARGET, "Skipped: {} is a Junk or Trash folder", txn.mailbox);
             return None;
@@ -133,7 +159,7 @@ impl Driver for Webhook {
             }
             let config = match name {
                 EventName::MessageNew | EventName::MessageAppend => {
-                    EventConfig::fields(message_fields(snippet))
+                    EventConfig::fields(message_fields(snippet, self.config.suppress.auto))
                 }
                 EventName::FlagsClear => EventConfig::store_old(),
                 _ => EventConfig::default(),

@@ -49,6 +49,24 @@ pub struct MessageData {
     /// The subject decoded to UTF-8 (not unfolded, as in Dovecot).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subject_utf8: Option<String>,
+    /// pn's own group [`MessageFields::AUTOMATED`]: `Some` once looked up, whether or not the
+    /// message has those headers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub automated: Option<AutomatedHeaders>,
+}
+
+/// The headers that say a message was sent by a program or to many recipients, raw as
+/// [`MessageData::from`] (first occurrence of each, `None` when absent). Interpreting them is
+/// the subscriber's business.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct AutomatedHeaders {
+    /// The first `Auto-Submitted` header (RFC 3834: `no`, `auto-generated`, `auto-replied`,
+    /// …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_submitted: Option<RawValue>,
+    /// The first `Precedence` header (`bulk`, `list`, `junk`: a de-facto standard).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub precedence: Option<RawValue>,
 }
 
 impl MessageData {
@@ -65,6 +83,7 @@ impl MessageData {
             (MessageFields::FLAGS, self.flags.is_none()),
             (MessageFields::KEYWORDS, self.keywords.is_none()),
             (MessageFields::MESSAGE_ID, self.message_id.is_none()),
+            (MessageFields::AUTOMATED, self.automated.is_none()),
         ];
         for (field, unset) in checks {
             if unset && wanted.contains(field) {
@@ -79,7 +98,8 @@ impl MessageData {
 ///
 /// The engine fills `flags` and `keywords` itself from the save; an implementation fills the
 /// header and body groups of `wanted` (`FROM`, `TO`, `SUBJECT`, `DATE`, `SNIPPET`,
-/// `MESSAGE_ID`) that are still `None` in `data`. It must not fail: a field it cannot produce
+/// `MESSAGE_ID`, and pn's `AUTOMATED`) that are still `None` in `data`. A source that cannot
+/// see a group (e.g. only what a Dovecot script spooled) leaves it `None`. It must not fail: a field it cannot produce
 /// stays `None`, a broken `Date` gives `Some(0)`, as in Dovecot.
 pub trait MessageSource {
     /// Fills the requested header and body fields of `data`.
@@ -222,6 +242,16 @@ mod tests {
         d.snippet = Some(String::new());
         assert_eq!(d.missing(wanted), MessageFields::SUBJECT);
         assert_eq!(d.missing(MessageFields::empty()), MessageFields::empty());
+        assert_eq!(
+            d.missing(MessageFields::AUTOMATED),
+            MessageFields::AUTOMATED
+        );
+        d.automated = Some(AutomatedHeaders::default());
+        assert_eq!(
+            d.missing(MessageFields::AUTOMATED),
+            MessageFields::empty(),
+            "looked up, even though the message had neither header"
+        );
     }
 
     #[test]

@@ -118,11 +118,13 @@ impl<'de> Deserialize<'de> for MailFlags {
 
 bitflags::bitflags! {
     /// Which fields a `MessageNew` / `MessageAppend` subscriber wants filled
-    /// (`enum push_notification_event_message_flags`).
+    /// (`enum push_notification_event_message_flags`, plus pn's own groups above bit 7).
     ///
-    /// Several subscribers merge: a field is filled when any of them asks for it.
+    /// Several subscribers merge: a field is filled when any of them asks for it. The eight
+    /// groups Dovecot knows keep its bit values; [`MessageFields::DOVECOT`] is their union, what
+    /// a driver that must behave exactly like Dovecot's asks for instead of `all()`.
     #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-    pub struct MessageFields: u8 {
+    pub struct MessageFields: u16 {
         /// `from`, `from_address`, `from_display_name`.
         const FROM = 0x01;
         /// `to`, `to_address`, `to_display_name`.
@@ -139,19 +141,28 @@ bitflags::bitflags! {
         const KEYWORDS = 0x40;
         /// The raw `Message-ID`.
         const MESSAGE_ID = 0x80;
+        /// pn's own: the raw `Auto-Submitted` (RFC 3834) and `Precedence` headers, which say
+        /// whether a message was sent automatically or in bulk. Dovecot has no such group.
+        const AUTOMATED = 0x100;
     }
 }
 
-/// Serialised as Dovecot's bit value, so stored subscriptions stay compact.
+impl MessageFields {
+    /// The eight groups Dovecot 2.3 fills, with its bit values (`FROM` … `MESSAGE_ID`).
+    pub const DOVECOT: MessageFields = MessageFields::from_bits_retain(0xff);
+}
+
+/// Serialised as the bit value (Dovecot's for its groups), so stored subscriptions stay
+/// compact.
 impl Serialize for MessageFields {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_u8(self.bits())
+        serializer.serialize_u16(self.bits())
     }
 }
 
 impl<'de> Deserialize<'de> for MessageFields {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let bits = u8::deserialize(deserializer)?;
+        let bits = u16::deserialize(deserializer)?;
         Ok(MessageFields::from_bits_retain(bits))
     }
 }
@@ -195,6 +206,30 @@ mod tests {
     fn reportable_excludes_recent() {
         assert!(!MailFlags::REPORTABLE.contains(MailFlags::RECENT));
         assert_eq!(MailFlags::REPORTABLE.bits(), 0x1f);
+    }
+
+    #[test]
+    fn dovecot_groups_keep_their_bits() {
+        let dovecot = MessageFields::FROM
+            | MessageFields::TO
+            | MessageFields::SUBJECT
+            | MessageFields::DATE
+            | MessageFields::SNIPPET
+            | MessageFields::FLAGS
+            | MessageFields::KEYWORDS
+            | MessageFields::MESSAGE_ID;
+        assert_eq!(MessageFields::DOVECOT, dovecot);
+        assert_eq!(MessageFields::DOVECOT.bits(), 0xff);
+        assert!(!MessageFields::DOVECOT.contains(MessageFields::AUTOMATED));
+        assert_eq!(
+            MessageFields::all(),
+            MessageFields::DOVECOT | MessageFields::AUTOMATED
+        );
+        let json = serde_json::to_string(&(MessageFields::FROM | MessageFields::AUTOMATED))
+            .expect("serialize");
+        assert_eq!(json, "257");
+        let back: MessageFields = serde_json::from_str("255").expect("deserialize");
+        assert_eq!(back, MessageFields::DOVECOT);
     }
 
     #[test]

@@ -13,8 +13,8 @@ mod name;
 mod raw;
 
 pub use data::{
-    EventData, FlagsClearData, FlagsSetData, MailboxTxnData, MessageData, MessageSource,
-    MessageTxnData,
+    AutomatedHeaders, EventData, FlagsClearData, FlagsSetData, MailboxTxnData, MessageData,
+    MessageSource, MessageTxnData,
 };
 pub use flags::{MailFlags, MessageFields, ParseFlagError};
 pub use name::{EventName, UnknownEventName};

@@ -4,6 +4,8 @@
 //! [`pn_event::MessageSource`]: it fills `from`, `to`, `subject`, `date`, `snippet` and
 //! `message_id` (with their derived `*_address`, `*_display_name`, `subject_utf8`, `date_tz`)
 //! exactly as Dovecot 2.3's push-notification plugin does, and only the groups asked for.
+//! pn's own group `AUTOMATED` (raw `Auto-Submitted` and `Precedence`) is looked up in the
+//! same pass over the top-level header block, never in the body.
 //!
 //! Architecture invariants:
 //! - no I/O, no allocation proportional to the message: headers are sliced, not copied, and the
@@ -32,7 +34,7 @@ mod rfc822;
 mod snippet;
 mod transfer;
 
-use pn_event::{MessageData, MessageFields, MessageSource, RawValue};
+use pn_event::{AutomatedHeaders, MessageData, MessageFields, MessageSource, RawValue};
 
 pub use snippet::SNIPPET_MAX_CHARS;
 
@@ -79,7 +81,8 @@ const HEADER_FIELDS: MessageFields = MessageFields::FROM
     .union(MessageFields::TO)
     .union(MessageFields::SUBJECT)
     .union(MessageFields::DATE)
-    .union(MessageFields::MESSAGE_ID);
+    .union(MessageFields::MESSAGE_ID)
+    .union(MessageFields::AUTOMATED);
 
 impl MessageSource for RawMessage<'_> {
     fn fill(&self, wanted: MessageFields, data: &mut MessageData) {
@@ -94,14 +97,16 @@ impl MessageSource for RawMessage<'_> {
 }
 
 fn fill_headers(bytes: &[u8], missing: MessageFields, data: &mut MessageData) {
-    let names: [(MessageFields, &str); 5] = [
+    let names: [(MessageFields, &str); 7] = [
         (MessageFields::FROM, "From"),
         (MessageFields::TO, "To"),
         (MessageFields::SUBJECT, "Subject"),
         (MessageFields::DATE, "Date"),
         (MessageFields::MESSAGE_ID, "Message-ID"),
+        (MessageFields::AUTOMATED, "Auto-Submitted"),
+        (MessageFields::AUTOMATED, "Precedence"),
     ];
-    let mut found: [Option<header::Field<'_>>; 5] = [None; 5];
+    let mut found: [Option<header::Field<'_>>; 7] = [None; 7];
     let mut todo = names.iter().filter(|(f, _)| missing.contains(*f)).count();
     for field in header::Headers::new(bytes, 0) {
         for (i, (flag, name)) in names.iter().enumerate() {
@@ -114,7 +119,15 @@ fn fill_headers(bytes: &[u8], missing: MessageFields, data: &mut MessageData) {
             break;
         }
     }
-    let [from, to, subject, date, message_id] = found;
+    let [
+        from,
+        to,
+        subject,
+        date,
+        message_id,
+        auto_submitted,
+        precedence,
+    ] = found;
 
     // (found only when the group is missing)
     if let Some(f) = from {
@@ -147,6 +160,12 @@ fn fill_headers(bytes: &[u8], missing: MessageFields, data: &mut MessageData) {
     // (found only when the group is missing)
     if let Some(f) = message_id {
         data.message_id = Some(RawValue(f.raw_value()));
+    }
+    if missing.contains(MessageFields::AUTOMATED) {
+        data.automated = Some(AutomatedHeaders {
+            auto_submitted: auto_submitted.map(|f| RawValue(f.raw_value())),
+            precedence: precedence.map(|f| RawValue(f.raw_value())),
+        });
     }
 }
 

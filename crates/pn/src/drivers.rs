@@ -1,7 +1,7 @@
 //! The driver table of the `pn` binary (every driver it ships, by Dovecot's names) and the
 //! user's plugin settings the engine loads them from.
 
-use pn_config::{DriverSpec, Location, UserSettings};
+use pn_config::{DriverSpec, Location, Settings, UserSettings};
 use pn_core::{DriverRegistry, PluginEnv};
 
 /// All drivers pn ships, registered under the names Dovecot uses.
@@ -87,5 +87,74 @@ pub(crate) fn forget_gone(
         Err(e) => {
             tracing::error!(target: "pn_driver_push", "{}: not removed: {e}", item.driver)
         }
+    }
+}
+
+/// The `special_use` mailboxes of every `namespace NAME { mailbox NAME { special_use = … } }`
+/// as the plugin value `pn_special_use` (`pn_driver_webhook::special_use`); `None` when the
+/// configuration flags none. Section names are relative to their namespace, as pn's one
+/// namespace has no prefix; a namespace `separator` other than `/` becomes pn's `/`.
+pub(crate) fn special_use(settings: &Settings) -> Option<String> {
+    let mut mailboxes: Vec<(String, String)> = Vec::new();
+    for (path, setting) in settings.iter() {
+        let [ns, mailbox] = path.sections.as_slice() else {
+            continue;
+        };
+        let Some(name) = mailbox.name.as_deref() else {
+            continue;
+        };
+        if ns.kind != "namespace" || mailbox.kind != "mailbox" || path.key != "special_use" {
+            continue;
+        }
+        let separator = settings
+            .get_path(&pn_config::SettingPath {
+                sections: vec![ns.clone()],
+                key: "separator".to_owned(),
+            })
+            .map(|s| s.value.to_string())
+            .filter(|s| s.chars().count() == 1 && s != "/");
+        let name = match separator {
+            Some(sep) => name.replace(sep.as_str(), "/"),
+            None => name.to_owned(),
+        };
+        mailboxes.push((name, setting.value.to_string()));
+    }
+    (!mailboxes.is_empty()).then(|| {
+        pn_driver_webhook::special_use::encode(
+            mailboxes.iter().map(|(n, f)| (n.as_str(), f.as_str())),
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn settings(text: &str) -> Settings {
+        pn_config::Config::parse_str(
+            text,
+            std::path::Path::new("test.conf"),
+            &pn_config::ParseOptions::default(),
+        )
+        .unwrap()
+        .effective("lmtp")
+    }
+
+    #[test]
+    fn special_use_mailboxes_of_every_namespace() {
+        let s = settings(
+            "namespace inbox {\n  separator = .\n  mailbox Junk {\n    special_use = \\Junk\n  }\n  \
+             mailbox Archive.Spam {\n    special_use = \\Junk\n  }\n  \
+             mailbox \"Sent Messages\" {\n    special_use = \\Sent\n  }\n  \
+             mailbox Other {\n    auto = create\n  }\n}\n\
+             namespace other {\n  mailbox Bin {\n    special_use = \\Trash\n  }\n}\n",
+        );
+        let value = special_use(&s).unwrap();
+        let mut junk = pn_driver_webhook::special_use::junk_or_trash(&value);
+        junk.sort();
+        assert_eq!(junk, ["Archive/Spam", "Bin", "Junk"]);
+        assert!(value.contains("Sent Messages\t\\Sent\n"), "{value:?}");
+        assert_eq!(special_use(&settings("plugin {\n  a = b\n}\n")), None);
     }
 }

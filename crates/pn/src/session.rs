@@ -414,11 +414,23 @@ impl Session {
 
     /// The user's settings with `%` variables expanded, whether or not `mail_plugins` loads
     /// `push_notification` for this protocol.
+    ///
+    /// The SPECIAL-USE mailboxes of the configuration are added as the plugin value
+    /// `pn_special_use` (unless `plugin { }` sets it), because drivers see plugin values but
+    /// not the `namespace { mailbox { } }` sections (see `crate::drivers::special_use`).
     pub(crate) fn user_settings(&self, record: &UserRecord) -> Result<UserSettings, String> {
         let vars = record.vars().with_service(self.protocol);
-        self.config
+        let mut settings = self
+            .config
             .user_settings(self.protocol, &vars)
-            .map_err(|e| e.to_string())
+            .map_err(|e| e.to_string())?;
+        if let Some(value) = crate::drivers::special_use(&self.settings) {
+            settings
+                .plugin
+                .entry(pn_driver_webhook::special_use::SETTING.to_owned())
+                .or_insert(value);
+        }
+        Ok(settings)
     }
 
     /// The root of the user's Maildir (`mail_location`, default `maildir:~/Maildir`).

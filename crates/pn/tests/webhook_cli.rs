@@ -13,8 +13,7 @@
 mod util;
 mod webhook;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use util::http_receiver;
@@ -159,39 +158,10 @@ fn lmtp_deliveries_push_valid_events() {
         "webhook:url=http://127.0.0.1:{}/lmtp secret={NEW_SECRET},{OLD_SECRET}",
         rx.port
     ));
-    let root = rustix::process::geteuid().is_root();
-    if root {
-        // The server runs as nobody: let it write the homes.
-        sb.write_users(65534, 65534);
-        let home = sb.dir.path().join("home");
-        std::fs::create_dir_all(&home).unwrap();
-        std::os::unix::fs::chown(&home, Some(65534), Some(65534)).unwrap();
-        let mut perms = std::fs::metadata(sb.dir.path()).unwrap().permissions();
-        std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
-        std::fs::set_permissions(sb.dir.path(), perms).unwrap();
-    }
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pn"));
-    cmd.arg("-c").arg(&sb.conf);
-    if root {
-        cmd.args(["-o", "mail_uid=65534", "-o", "mail_gid=65534"]);
-    }
-    let mut child = cmd
-        .args(["lmtp", "--listen", "127.0.0.1:0", "--print-address"])
-        .env_remove("PN_CONFIG")
-        .env_remove("PN_LOG")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut address = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut address)
-        .unwrap();
-    let reply = lmtp_send(address.trim(), &mail("bob@example.org", "via-lmtp"));
+    let server = LmtpServer::start(&sb);
+    let reply = lmtp_send(&server.address, &mail("bob@example.org", "via-lmtp"));
     let r = rx.next();
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(server);
     assert!(reply.starts_with("250"), "{reply}");
     assert_eq!(r["path"], "/lmtp");
     let body = check_standard(&r);

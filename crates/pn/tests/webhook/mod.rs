@@ -233,3 +233,54 @@ pub(crate) fn set_subscriptions(sb: &Sandbox, value: &str) {
         None,
     ));
 }
+
+/// A `pn lmtp` server on 127.0.0.1 for the sandbox's users (killed on drop) and its address.
+pub(crate) struct LmtpServer {
+    child: Child,
+    pub(crate) address: String,
+}
+
+impl Drop for LmtpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl LmtpServer {
+    pub(crate) fn start(sb: &Sandbox) -> LmtpServer {
+        let root = rustix::process::geteuid().is_root();
+        if root {
+            // The server runs as nobody: let it write the homes.
+            sb.write_users(65534, 65534);
+            let home = sb.dir.path().join("home");
+            std::fs::create_dir_all(&home).unwrap();
+            std::os::unix::fs::chown(&home, Some(65534), Some(65534)).unwrap();
+            let mut perms = std::fs::metadata(sb.dir.path()).unwrap().permissions();
+            std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+            std::fs::set_permissions(sb.dir.path(), perms).unwrap();
+        }
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_pn"));
+        cmd.arg("-c").arg(&sb.conf);
+        if root {
+            cmd.args(["-o", "mail_uid=65534", "-o", "mail_gid=65534"]);
+        }
+        let mut child = cmd
+            .args(["lmtp", "--listen", "127.0.0.1:0", "--print-address"])
+            .env_remove("PN_CONFIG")
+            .env_remove("PN_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut address = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut address)
+            .unwrap();
+        LmtpServer {
+            child,
+            address: address.trim().to_owned(),
+        }
+    }
+}
