@@ -91,6 +91,8 @@ pub(crate) enum Command {
     Dispatch(cmd::dispatch::DispatchArgs),
     /// Inspect and manage the durable outbox.
     Queue(cmd::queue::QueueArgs),
+    /// Send notifications from NATS JetStream (`pn_outbox = nats`, docs/scale-out.md).
+    Worker(cmd::worker::WorkerArgs),
 }
 
 fn parse_override(s: &str) -> Result<(String, String), String> {
@@ -147,7 +149,8 @@ fn push_down_formatter(cli: &mut Cli) -> Result<(), String> {
         | Command::GenerateMan(_)
         | Command::Webpush(_)
         | Command::Bridge(_)
-        | Command::Dispatch(_) => {
+        | Command::Dispatch(_)
+        | Command::Worker(_) => {
             return unsupported("this command");
         }
     }
@@ -210,6 +213,7 @@ fn main() -> ExitCode {
         Command::GenerateMan(args) => cmd::generate::man(args),
         Command::Dispatch(args) => cmd::dispatch::run(&cli, args),
         Command::Queue(args) => cmd::queue::run(&cli, args),
+        Command::Worker(args) => cmd::worker::run(&cli, args),
     };
     match result {
         Ok(code) => code,

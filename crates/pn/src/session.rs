@@ -255,6 +255,10 @@ impl Session {
     fn one_shot_outbox(&self) -> Result<(UserOutbox, std::time::Duration), String> {
         let get = |k: &str| self.setting(k);
         let wait = crate::cmd::dispatch::push_wait(get)?;
+        if let Some((cfg, _)) = crate::cmd::worker::nats_mode(get)? {
+            let nats = crate::cmd::worker::open(cfg)?;
+            return Ok((UserOutbox::Nats(Arc::new(nats.producer())), wait));
+        }
         Ok(match crate::cmd::dispatch::outbox_mode(get)? {
             crate::cmd::dispatch::OutboxMode::Memory => {
                 (UserOutbox::Memory(Arc::new(MemoryOutbox::new())), wait)
@@ -309,6 +313,7 @@ impl Session {
         let producer: Arc<dyn pn_core::Outbox> = match &outbox {
             UserOutbox::Memory(m) => Arc::clone(m) as Arc<dyn pn_core::Outbox>,
             UserOutbox::Durable(p) => Arc::clone(p) as Arc<dyn pn_core::Outbox>,
+            UserOutbox::Nats(p) => Arc::clone(p) as Arc<dyn pn_core::Outbox>,
         };
         let pn = PushNotifications::new(crate::drivers::registry(), Arc::clone(&host), producer);
         let env = self.plugin_env(&record)?;
@@ -423,6 +428,8 @@ pub(crate) enum ServerOutbox {
 enum UserOutbox {
     Memory(Arc<MemoryOutbox>),
     Durable(Arc<Producer>),
+    /// `pn_outbox = nats`: published to JetStream by `commit`, sent by `pn worker`.
+    Nats(Arc<pn_outbox_nats::NatsProducer>),
 }
 
 /// A one-shot command sends what its drivers queued before the process exits (Dovecot's user
@@ -439,6 +446,7 @@ impl Drop for MailUser {
         let pending = match &self.outbox {
             UserOutbox::Memory(m) => !m.is_empty(),
             UserOutbox::Durable(p) => p.holds_any(),
+            UserOutbox::Nats(_) => false,
         };
         if !pending {
             return;
@@ -458,6 +466,7 @@ impl Drop for MailUser {
                 crate::drivers::drain_with_feedback(&dispatcher, m, &*self.host, self.push.info());
             }
             UserOutbox::Durable(p) => p.send_held(&dispatcher, self.push_wait),
+            UserOutbox::Nats(_) => {}
         }
     }
 }
@@ -469,6 +478,7 @@ impl MailUser {
         match &self.outbox {
             UserOutbox::Memory(_) => Ok(()),
             UserOutbox::Durable(p) => p.commit_staged().map_err(|e| e.to_string()),
+            UserOutbox::Nats(p) => p.commit_staged().map_err(|e| e.to_string()),
         }
     }
 

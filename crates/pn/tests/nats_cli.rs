@@ -1,0 +1,278 @@
+//! `pn_outbox = nats` and `pn worker` with a real nats-server 2.9 (Debian 12's
+//! `nats-server` package) on loopback ports it picks itself, real `pn worker` processes and
+//! a real HTTP receiver. Skipped, with a message, when `nats-server` is not installed.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stderr,
+    missing_docs
+)]
+
+mod util;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use pn_core::{HttpRequest, OutboxItem, Payload};
+use pn_outbox_nats::{JetStreamOutbox, NatsConfig};
+use util::outage::{Mode, Receiver};
+
+/// Pushes the 3-worker test shares (about 6 s on a 2-core machine, docs/scale-out.md).
+const PUSHES: usize = 10_000;
+
+fn nats_server() -> Option<PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|p| {
+        std::env::split_paths(&p)
+            .map(|d| d.join("nats-server"))
+            .find(|p| p.is_file())
+    });
+    if found.is_none() {
+        eprintln!("SKIPPED: nats-server is not installed (Debian: apt-get install nats-server)");
+    }
+    found
+}
+
+struct Nats {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Nats {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A nats-server with JetStream (file storage in `dir`) on a free loopback port, read from
+/// the ports file it writes.
+fn start_nats(bin: &Path, dir: &Path) -> Nats {
+    let ports = dir.join("ports");
+    std::fs::create_dir_all(&ports).unwrap();
+    let child = Command::new(bin)
+        .args(["-a", "127.0.0.1", "-p", "-1", "-m", "-1", "-js", "-sd"])
+        .arg(dir.join("js"))
+        .arg("--ports_file_dir")
+        .arg(&ports)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let file = ports.join(format!("nats-server_{}.ports", child.id()));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let url = loop {
+        if let Ok(text) = std::fs::read_to_string(&file)
+            && let Ok(v) = serde_json::from_str::<serde_json::Value>(&text)
+            && let Some(u) = v["nats"][0].as_str()
+        {
+            break u.to_owned();
+        }
+        assert!(Instant::now() < deadline, "nats-server wrote no ports file");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Nats { child, url }
+}
+
+fn settings(url: &str) -> String {
+    format!(
+        "pn_outbox = nats\npn_nats_url = {url}\npn_nats_replicas = 1\npn_nats_allow_r1 = yes\n\
+         pn_nats_ack_wait = 2s\npn_retry_schedule = 100ms 200ms\n"
+    )
+}
+
+fn config(url: &str) -> NatsConfig {
+    let text = settings(url);
+    NatsConfig::from_settings(|k| {
+        text.lines()
+            .find_map(|l| l.split_once(" = ").filter(|(key, _)| *key == k))
+            .map(|(_, v)| v.to_owned())
+    })
+    .unwrap()
+}
+
+fn items(port: u16, n: usize) -> Vec<OutboxItem> {
+    (0..n)
+        .map(|i| {
+            OutboxItem::new(
+                "webhook",
+                format!("user{}", i % 7),
+                Payload::Http(HttpRequest {
+                    method: "POST".to_owned(),
+                    url: format!("http://127.0.0.1:{port}/push"),
+                    headers: vec![],
+                    body: format!("push-{i}").into_bytes(),
+                    max_attempts: 1,
+                    timeout_msecs: 2000,
+                    signing: None,
+                }),
+            )
+        })
+        .collect()
+}
+
+fn worker(sb: &util::Sandbox) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_pn"))
+        .arg("-c")
+        .arg(&sb.conf)
+        .arg("--log")
+        .arg("info")
+        .arg("worker")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Collects bodies until every push arrived; returns how often each arrived.
+fn collect(rx: &Receiver, n: usize, limit: Duration) -> HashMap<String, usize> {
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    let deadline = Instant::now() + limit;
+    while seen.len() < n && Instant::now() < deadline {
+        if let Ok(r) = rx.requests.recv_timeout(Duration::from_millis(200)) {
+            *seen
+                .entry(String::from_utf8_lossy(&r.body).into_owned())
+                .or_default() += 1;
+        }
+    }
+    // Stragglers (duplicates) that are already on their way.
+    while let Ok(r) = rx.requests.recv_timeout(Duration::from_millis(300)) {
+        *seen
+            .entry(String::from_utf8_lossy(&r.body).into_owned())
+            .or_default() += 1;
+    }
+    seen
+}
+
+fn stop(child: Child) -> String {
+    let _ = rustix::process::kill_process(
+        rustix::process::Pid::from_raw(i32::try_from(child.id()).unwrap()).unwrap(),
+        rustix::process::Signal::TERM,
+    );
+    let out = child.wait_with_output().unwrap();
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn sent_by(log: &str) -> u64 {
+    log.lines()
+        .filter(|l| l.contains("pn worker stopped"))
+        .find_map(|l| {
+            l.split_whitespace()
+                .find_map(|w| w.strip_prefix("sent=").and_then(|n| n.parse().ok()))
+        })
+        .unwrap_or_else(|| panic!("no summary in the worker's log:\n{log}"))
+}
+
+#[test]
+fn three_workers_share_the_pushes() {
+    let Some(bin) = nats_server() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let nats = start_nats(&bin, dir.path());
+    let rx = Receiver::start(Mode::Healthy);
+    let sb = util::Sandbox::with(&settings(&nats.url));
+    let outbox = Arc::new(JetStreamOutbox::open(config(&nats.url)).unwrap());
+    let workers: Vec<Child> = (0..3).map(|_| worker(&sb)).collect();
+    let producer = outbox.producer();
+    for chunk in items(rx.port, PUSHES).chunks(100) {
+        for item in chunk {
+            pn_core::Outbox::enqueue(&producer, item.clone()).unwrap();
+        }
+        producer.commit_staged().unwrap();
+    }
+    let seen = collect(&rx, PUSHES, Duration::from_secs(120));
+    let logs: Vec<String> = workers.into_iter().map(stop).collect();
+    let missing = (0..PUSHES)
+        .filter(|i| !seen.contains_key(&format!("push-{i}")))
+        .count();
+    let duplicates: usize = seen.values().map(|n| n - 1).sum();
+    let per_worker: Vec<u64> = logs.iter().map(|l| sent_by(l)).collect();
+    eprintln!(
+        "{PUSHES} pushes: {missing} missing, {duplicates} duplicates, per worker {per_worker:?}"
+    );
+    assert_eq!(missing, 0);
+    assert_eq!(per_worker.iter().sum::<u64>(), (PUSHES + duplicates) as u64);
+    assert!(
+        per_worker.iter().all(|&n| n > 0),
+        "load not spread: {per_worker:?}"
+    );
+}
+
+#[test]
+fn a_killed_worker_loses_nothing() {
+    let Some(bin) = nats_server() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let nats = start_nats(&bin, dir.path());
+    // Hanging receiver: the first worker's sends stay in flight when it is killed.
+    let rx = Receiver::start(Mode::Hang);
+    let sb = util::Sandbox::with(&settings(&nats.url));
+    let outbox = Arc::new(JetStreamOutbox::open(config(&nats.url)).unwrap());
+    let producer = outbox.producer();
+    let n = 200;
+    for item in items(rx.port, n) {
+        pn_core::Outbox::enqueue(&producer, item).unwrap();
+    }
+    producer.commit_staged().unwrap();
+    let mut first = worker(&sb);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while rx.refused.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+        assert!(Instant::now() < deadline, "the worker never sent");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    first.kill().unwrap();
+    first.wait().unwrap();
+    rx.set(Mode::Healthy);
+    let second = worker(&sb);
+    let seen = collect(&rx, n, Duration::from_secs(60));
+    stop(second);
+    let missing = (0..n)
+        .filter(|i| !seen.contains_key(&format!("push-{i}")))
+        .count();
+    assert_eq!(missing, 0, "lost after kill -9");
+}
+
+#[test]
+fn pn_deliver_publishes_before_it_exits_0() {
+    let Some(bin) = nats_server() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let nats = start_nats(&bin, dir.path());
+    let rx = Receiver::start(Mode::Healthy);
+    let sb = util::Sandbox::with(&format!(
+        "{}plugin {{\n  push_notification_driver2 = ox:url=http://127.0.0.1:{}/notify\n}}\n",
+        settings(&nats.url),
+        rx.port
+    ));
+    let out = sb.pn(
+        &[
+            "mailbox",
+            "metadata",
+            "set",
+            "-u",
+            util::USERS[0],
+            "-s",
+            "",
+            "/private/vendor/vendor.dovecot/http-notify",
+            "user=11@3",
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", util::stderr(&out));
+    let msg = util::outage::message(util::USERS[0], "via-nats");
+    let out = sb.pn(&["deliver", "-d", util::USERS[0]], Some(msg.as_bytes()));
+    assert_eq!(out.status.code(), Some(0), "{}", util::stderr(&out));
+    // Nothing sent yet: the push waits in JetStream for a worker.
+    assert!(
+        rx.requests
+            .recv_timeout(Duration::from_millis(300))
+            .is_err()
+    );
+    let w = worker(&sb);
+    let r = rx
+        .requests
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the worker sent it");
+    assert_eq!(util::outage::subject(&r), "via-nats");
+    stop(w);
+}
