@@ -51,10 +51,15 @@ impl Drop for Nats {
 /// A nats-server with JetStream (file storage in `dir`) on a free loopback port, read from
 /// the ports file it writes.
 fn start_nats(bin: &Path, dir: &Path) -> Nats {
+    start_nats_on(bin, dir, "-1")
+}
+
+/// [`start_nats`] on a given port (`-1`: a free one).
+fn start_nats_on(bin: &Path, dir: &Path, port: &str) -> Nats {
     let ports = dir.join("ports");
     std::fs::create_dir_all(&ports).unwrap();
     let child = Command::new(bin)
-        .args(["-a", "127.0.0.1", "-p", "-1", "-m", "-1", "-js", "-sd"])
+        .args(["-a", "127.0.0.1", "-p", port, "-m", "-1", "-js", "-sd"])
         .arg(dir.join("js"))
         .arg("--ports_file_dir")
         .arg(&ports)
@@ -275,4 +280,50 @@ fn pn_deliver_publishes_before_it_exits_0() {
         .expect("the worker sent it");
     assert_eq!(util::outage::subject(&r), "via-nats");
     stop(w);
+}
+
+#[test]
+fn a_restarted_server_loses_nothing() {
+    let Some(bin) = nats_server() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let mut nats = start_nats(&bin, dir.path());
+    let port = nats.url.rsplit(':').next().unwrap().to_owned();
+    let rx = Receiver::start(Mode::Healthy);
+    let sb = util::Sandbox::with(&settings(&nats.url));
+    let n = 2000;
+    {
+        let outbox = Arc::new(JetStreamOutbox::open(config(&nats.url)).unwrap());
+        let producer = outbox.producer();
+        for item in items(rx.port, n) {
+            pn_core::Outbox::enqueue(&producer, item).unwrap();
+        }
+        producer.commit_staged().unwrap();
+    }
+    let w = worker(&sb);
+    // Mid-stream: some arrived, not all.
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    while seen.len() < 50 {
+        let r = rx.requests.recv_timeout(Duration::from_secs(30)).unwrap();
+        *seen
+            .entry(String::from_utf8_lossy(&r.body).into_owned())
+            .or_default() += 1;
+    }
+    nats.child.kill().unwrap();
+    nats.child.wait().unwrap();
+    let _restarted = start_nats_on(&bin, dir.path(), &port);
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while seen.len() < n && Instant::now() < deadline {
+        if let Ok(r) = rx.requests.recv_timeout(Duration::from_millis(200)) {
+            *seen
+                .entry(String::from_utf8_lossy(&r.body).into_owned())
+                .or_default() += 1;
+        }
+    }
+    stop(w);
+    let missing = (0..n)
+        .filter(|i| !seen.contains_key(&format!("push-{i}")))
+        .count();
+    let duplicates: usize = seen.values().map(|c| c - 1).sum();
+    eprintln!("server restart: {missing} missing, {duplicates} duplicates");
+    assert_eq!(missing, 0, "lost across a nats-server restart");
 }
