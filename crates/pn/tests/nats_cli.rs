@@ -327,3 +327,82 @@ fn a_restarted_server_loses_nothing() {
     eprintln!("server restart: {missing} missing, {duplicates} duplicates");
     assert_eq!(missing, 0, "lost across a nats-server restart");
 }
+
+fn pn_out(sb: &util::Sandbox, args: &[&str]) -> String {
+    let out = sb.pn(args, None);
+    assert_eq!(out.status.code(), Some(0), "{}", util::stderr(&out));
+    util::stdout(&out)
+}
+
+#[test]
+fn dead_letters_are_listed_and_retried_through_pn_queue() {
+    let Some(bin) = nats_server() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let nats = start_nats(&bin, dir.path());
+    // 404 is in pn_retry_permanent_statuses: a dead letter at once.
+    let rx = Receiver::start(Mode::NotFound);
+    let sb = util::Sandbox::with(&settings(&nats.url));
+    let outbox = Arc::new(JetStreamOutbox::open(config(&nats.url)).unwrap());
+    let producer = outbox.producer();
+    let sent = items(rx.port, 3);
+    for item in &sent {
+        pn_core::Outbox::enqueue(&producer, item.clone()).unwrap();
+    }
+    producer.commit_staged().unwrap();
+    let w = worker(&sb);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        // Flow output (`pn queue -f` trips over the top-level -f in clap: see the report).
+        let stats = pn_out(&sb, &["queue", "stats"]);
+        if stats.contains("queued=0 ") && stats.contains("dead=3") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no dead letters: {stats}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let dead = pn_out(&sb, &["queue", "dead"]);
+    for item in &sent {
+        assert!(dead.contains(&item.event_id.to_string()), "{dead}");
+    }
+    assert!(dead.contains("404"), "{dead}");
+    rx.set(Mode::Healthy);
+    let retried = pn_out(&sb, &["queue", "retry", "--all"]);
+    assert_eq!(retried.trim(), "retried=3", "{retried}");
+    let seen = collect(&rx, 3, Duration::from_secs(30));
+    assert_eq!(seen.len(), 3, "{seen:?}");
+    stop(w);
+    let stats = pn_out(&sb, &["queue", "stats"]);
+    assert!(stats.contains("dead=0"), "{stats}");
+}
+
+#[test]
+fn a_stream_the_server_configured_differently_is_refused() {
+    let Some(bin) = nats_server() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let nats = start_nats(&bin, dir.path());
+    let url = nats.url.clone();
+    // Someone created PN_OUTBOX as a limits stream: get_or_create returns it as it is.
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async move {
+            let js = async_nats::jetstream::new(async_nats::connect(url).await.unwrap());
+            js.create_stream(async_nats::jetstream::stream::Config {
+                name: "PN_OUTBOX".to_owned(),
+                subjects: vec!["pn.outbox".to_owned()],
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        });
+    let sb = util::Sandbox::with(&settings(&nats.url));
+    let out = sb.pn(&["worker"], None);
+    assert_eq!(out.status.code(), Some(75), "{}", util::stderr(&out));
+    let err = util::stderr(&out);
+    assert!(
+        err.contains("does not have the configuration pn needs")
+            && err.contains("retention: asked WorkQueue, server has Limits"),
+        "{err}"
+    );
+}
