@@ -56,10 +56,17 @@ fn start_nats(bin: &Path, dir: &Path) -> Nats {
 
 /// [`start_nats`] on a given port (`-1`: a free one).
 fn start_nats_on(bin: &Path, dir: &Path, port: &str) -> Nats {
+    start_node(bin, dir, port, &[])
+}
+
+/// One nats-server with `extra` arguments (cluster flags).
+fn start_node(bin: &Path, dir: &Path, port: &str, extra: &[String]) -> Nats {
     let ports = dir.join("ports");
     std::fs::create_dir_all(&ports).unwrap();
     let child = Command::new(bin)
-        .args(["-a", "127.0.0.1", "-p", port, "-m", "-1", "-js", "-sd"])
+        .args(["-a", "127.0.0.1", "-p", port, "-m", "-1", "-js"])
+        .args(extra)
+        .arg("-sd")
         .arg(dir.join("js"))
         .arg("--ports_file_dir")
         .arg(&ports)
@@ -405,4 +412,99 @@ fn a_stream_the_server_configured_differently_is_refused() {
             && err.contains("retention: asked WorkQueue, server has Limits"),
         "{err}"
     );
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn an_r3_cluster_keeps_delivering_with_a_node_down() {
+    let Some(bin) = nats_server() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let routes: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let mut nodes: Vec<Nats> = (0..3)
+        .map(|i| {
+            let others: Vec<String> = (0..3)
+                .filter(|&j| j != i)
+                .map(|j| format!("nats://127.0.0.1:{}", routes[j]))
+                .collect();
+            let extra = vec![
+                "-n".to_owned(),
+                format!("n{i}"),
+                "--cluster_name".to_owned(),
+                "pn".to_owned(),
+                "--cluster".to_owned(),
+                format!("nats://127.0.0.1:{}", routes[i]),
+                "--routes".to_owned(),
+                others.join(","),
+            ];
+            start_node(&bin, &dir.path().join(format!("n{i}")), "-1", &extra)
+        })
+        .collect();
+    let urls: Vec<String> = nodes.iter().map(|n| n.url.clone()).collect();
+    let text = format!(
+        "pn_outbox = nats\npn_nats_url = {}\npn_nats_replicas = 3\npn_nats_ack_wait = 2s\n\
+         pn_retry_schedule = 100ms 200ms\n",
+        urls.join(" ")
+    );
+    let cfg = NatsConfig::from_settings(|k| {
+        text.lines()
+            .find_map(|l| l.split_once(" = ").filter(|(key, _)| *key == k))
+            .map(|(_, v)| v.to_owned())
+    })
+    .unwrap();
+    assert_eq!(cfg.replicas, 3);
+    let rx = Receiver::start(Mode::Healthy);
+    let sb = util::Sandbox::with(&text);
+    let outbox = Arc::new(JetStreamOutbox::open(cfg).unwrap());
+    let producer = outbox.producer();
+    let n = 2000;
+    let all = items(rx.port, n);
+    let publish = |part: &[OutboxItem]| {
+        for item in part {
+            pn_core::Outbox::enqueue(&producer, item.clone()).unwrap();
+        }
+        // A publish in flight while its node dies fails; the items stay staged and the
+        // event id de-duplicates the second publish.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while let Err(e) = producer.commit_staged() {
+            assert!(Instant::now() < deadline, "publish never succeeded: {e}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    publish(&all[..n / 2]);
+    let workers: Vec<Child> = (0..2).map(|_| worker(&sb)).collect();
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    while seen.len() < 100 {
+        let r = rx.requests.recv_timeout(Duration::from_secs(30)).unwrap();
+        *seen
+            .entry(String::from_utf8_lossy(&r.body).into_owned())
+            .or_default() += 1;
+    }
+    let mut dead = nodes.remove(2);
+    dead.child.kill().unwrap();
+    dead.child.wait().unwrap();
+    publish(&all[n / 2..]);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while seen.len() < n && Instant::now() < deadline {
+        if let Ok(r) = rx.requests.recv_timeout(Duration::from_millis(200)) {
+            *seen
+                .entry(String::from_utf8_lossy(&r.body).into_owned())
+                .or_default() += 1;
+        }
+    }
+    for w in workers {
+        stop(w);
+    }
+    let missing = (0..n)
+        .filter(|i| !seen.contains_key(&format!("push-{i}")))
+        .count();
+    let duplicates: usize = seen.values().map(|c| c - 1).sum();
+    eprintln!("R3 cluster, one node killed: {missing} missing, {duplicates} duplicates");
+    assert_eq!(missing, 0, "lost with a node down");
 }
