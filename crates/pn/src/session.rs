@@ -246,6 +246,7 @@ impl Session {
         let outbox = match outbox {
             ServerOutbox::Memory(m) => UserOutbox::Memory(Arc::clone(m)),
             ServerOutbox::Durable(d) => UserOutbox::Durable(Arc::new(d.producer(None))),
+            ServerOutbox::Nats(n) => UserOutbox::Nats(Arc::new(n.producer())),
         };
         self.open_user(record, Some(outbox), session_id)
     }
@@ -422,6 +423,8 @@ pub(crate) enum ServerOutbox {
     Memory(Arc<MemoryOutbox>),
     /// `pn_outbox = durable`.
     Durable(Arc<DurableOutbox>),
+    /// `pn_outbox = nats`.
+    Nats(Arc<pn_outbox_nats::JetStreamOutbox>),
 }
 
 /// What one user's drivers enqueue into.

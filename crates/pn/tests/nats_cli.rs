@@ -508,3 +508,77 @@ fn an_r3_cluster_keeps_delivering_with_a_node_down() {
     eprintln!("R3 cluster, one node killed: {missing} missing, {duplicates} duplicates");
     assert_eq!(missing, 0, "lost with a node down");
 }
+
+#[test]
+fn pn_lmtp_answers_250_after_the_publish_and_a_worker_sends() {
+    use std::io::BufRead;
+    use std::os::unix::fs::PermissionsExt;
+    let Some(bin) = nats_server() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let nats = start_nats(&bin, dir.path());
+    let rx = Receiver::start(Mode::Healthy);
+    let sb = util::Sandbox::with(&format!(
+        "{}plugin {{\n  push_notification_driver2 = ox:url=http://127.0.0.1:{}/notify\n}}\n",
+        settings(&nats.url),
+        rx.port
+    ));
+    // pn lmtp never writes mail as root: as root, the mail belongs to nobody.
+    let root = rustix::process::geteuid().is_root();
+    let mut ids: Vec<&str> = Vec::new();
+    if root {
+        sb.write_users(65534, 65534);
+        let mut perms = std::fs::metadata(sb.dir.path()).unwrap().permissions();
+        perms.set_mode(0o755);
+        std::fs::set_permissions(sb.dir.path(), perms).unwrap();
+        let home = sb.dir.path().join("home");
+        std::fs::create_dir_all(&home).unwrap();
+        std::os::unix::fs::chown(&home, Some(65534), Some(65534)).unwrap();
+        ids = vec!["-o", "mail_uid=65534", "-o", "mail_gid=65534"];
+    }
+    let mut set = ids.clone();
+    set.extend([
+        "mailbox",
+        "metadata",
+        "set",
+        "-u",
+        util::USERS[0],
+        "-s",
+        "",
+        "/private/vendor/vendor.dovecot/http-notify",
+        "user=11@3",
+    ]);
+    pn_out(&sb, &set);
+    let mut lmtp = Command::new(env!("CARGO_BIN_EXE_pn"))
+        .arg("-c")
+        .arg(&sb.conf)
+        .args(&ids)
+        .args(["lmtp", "--listen", "127.0.0.1:0", "--print-address"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut address = String::new();
+    std::io::BufReader::new(lmtp.stdout.take().unwrap())
+        .read_line(&mut address)
+        .unwrap();
+    let mut conn = util::outage::Lmtp::connect(address.trim()).expect("pn lmtp answers");
+    let msg = util::outage::message(util::USERS[0], "lmtp-nats");
+    assert_eq!(conn.deliver(util::USERS[0], &msg), Some(250));
+    // Acknowledged means stored in the stream, and pn lmtp sends nothing itself.
+    let stats = pn_out(&sb, &["queue", "stats"]);
+    assert!(stats.contains("queued=1 "), "{stats}");
+    assert!(
+        rx.requests
+            .recv_timeout(Duration::from_millis(300))
+            .is_err()
+    );
+    let w = worker(&sb);
+    let r = rx
+        .requests
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the worker sent it");
+    assert_eq!(util::outage::subject(&r), "lmtp-nats");
+    stop(w);
+    let _ = lmtp.kill();
+    let _ = lmtp.wait();
+}

@@ -102,16 +102,26 @@ pub(crate) fn run(cli: &Cli, args: &LmtpArgs) -> Result<ExitCode, Failure> {
     let dispatcher = crate::cmd::dispatch::dispatcher(|k| session.setting(k))
         .map_err(|e| Failure::new(EX_TEMPFAIL, format!("pn lmtp: Fatal: {e}")))?;
     // Opened as the mail user, so the database and its WAL belong to that user.
-    let outbox = match crate::cmd::dispatch::outbox_mode(|k| session.setting(k))
-        .map_err(|e| Failure::new(EX_USAGE, format!("pn lmtp: Fatal: {e}")))?
-    {
-        OutboxMode::Memory => ServerOutbox::Memory(Arc::new(MemoryOutbox::new())),
-        OutboxMode::Durable(path, policy) => {
-            let durable = Arc::new(DurableOutbox::new(path, policy));
-            durable
-                .open_now()
-                .map_err(|e| Failure::new(EX_TEMPFAIL, format!("pn lmtp: Fatal: {e}")))?;
-            ServerOutbox::Durable(durable)
+    let nats = crate::cmd::worker::nats_mode(|k| session.setting(k))
+        .map_err(|e| Failure::new(EX_USAGE, format!("pn lmtp: Fatal: {e}")))?;
+    let outbox = if let Some((cfg, _)) = nats {
+        // pn_outbox = nats: deliveries publish, `pn worker`s send (docs/scale-out.md).
+        ServerOutbox::Nats(
+            crate::cmd::worker::open(cfg)
+                .map_err(|e| Failure::new(EX_TEMPFAIL, format!("pn lmtp: Fatal: {e}")))?,
+        )
+    } else {
+        match crate::cmd::dispatch::outbox_mode(|k| session.setting(k))
+            .map_err(|e| Failure::new(EX_USAGE, format!("pn lmtp: Fatal: {e}")))?
+        {
+            OutboxMode::Memory => ServerOutbox::Memory(Arc::new(MemoryOutbox::new())),
+            OutboxMode::Durable(path, policy) => {
+                let durable = Arc::new(DurableOutbox::new(path, policy));
+                durable
+                    .open_now()
+                    .map_err(|e| Failure::new(EX_TEMPFAIL, format!("pn lmtp: Fatal: {e}")))?;
+                ServerOutbox::Durable(durable)
+            }
         }
     };
     let backend = Arc::new(StoreBackend {
@@ -123,6 +133,7 @@ pub(crate) fn run(cli: &Cli, args: &LmtpArgs) -> Result<ExitCode, Failure> {
         outbox: match &outbox {
             ServerOutbox::Memory(m) => ServerOutbox::Memory(Arc::clone(m)),
             ServerOutbox::Durable(d) => ServerOutbox::Durable(Arc::clone(d)),
+            ServerOutbox::Nats(n) => ServerOutbox::Nats(Arc::clone(n)),
         },
         ids,
     });
@@ -166,6 +177,8 @@ pub(crate) fn run(cli: &Cli, args: &LmtpArgs) -> Result<ExitCode, Failure> {
             let dispatcher = match outbox {
                 ServerOutbox::Memory(m) => tokio::spawn(Arc::new(dispatcher).run(m, stop)),
                 ServerOutbox::Durable(d) => tokio::spawn(Arc::new(dispatcher).run(d, stop)),
+                // Nothing to send here: the workers do.
+                ServerOutbox::Nats(_) => tokio::spawn(stop),
             };
             Server::new(config, backend)
                 .serve(listeners, signal())
