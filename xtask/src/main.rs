@@ -5,6 +5,8 @@
 //!   group's baseline measured in the same run.
 //! - `bench lmtp`: deliveries per second and latency of `pn lmtp` against Dovecot's LMTP.
 //! - `bench bridge`: Dovecot's LMTP deliveries/s with pn-bridge.lua against no push plugin.
+//! - `bench nats`: pushes/s through NATS JetStream with 1 and 4 `pn worker`s next to the
+//!   local durable outbox (`crates/pn/tests/nats_bench.rs`; needs `nats-server`).
 //! - `dist`: man pages and shell completions in `target/dist/`.
 //! - `deb [--check]`: a Debian package (binary, man pages, completions, systemd units,
 //!   `/etc/pn/pn.conf`); `--check` installs, runs and removes it.
@@ -28,6 +30,19 @@ fn main() -> ExitCode {
         Some("ci") => ci::run(),
         Some("bench") if args.get(1).is_some_and(|a| a == "lmtp") => bench_lmtp::run(),
         Some("bench") if args.get(1).is_some_and(|a| a == "bridge") => bench_bridge::run(),
+        Some("bench") if args.get(1).is_some_and(|a| a == "nats") => run::step(
+            "bench nats",
+            run::cargo().args([
+                "test",
+                "-p",
+                "pn",
+                "--test",
+                "nats_bench",
+                "--",
+                "--ignored",
+                "--nocapture",
+            ]),
+        ),
         Some("bench") => bench::run(&args[1..]),
         Some("debian-config") => debian_config::run(),
         Some("dist") => dist::dist(),
@@ -54,7 +69,7 @@ fn usage() {
     #[allow(clippy::print_stderr)]
     {
         eprintln!(
-            "usage: cargo xtask <ci | bench [cargo bench args…] [-- criterion args…] | bench lmtp | bench bridge | dist | deb [--check] | debian-config | soak>"
+            "usage: cargo xtask <ci | bench [cargo bench args…] [-- criterion args…] | bench lmtp | bench bridge | bench nats | dist | deb [--check] | debian-config | soak>"
         );
     }
 }

@@ -95,6 +95,8 @@ pub(crate) enum Command {
     Queue(cmd::queue::QueueArgs),
     /// Push tools (`pn push test -u USER`: send a test notification through each driver).
     Push(cmd::push_test::PushArgs),
+    /// Send notifications from NATS JetStream (`pn_outbox = nats`, docs/scale-out.md).
+    Worker(cmd::worker::WorkerArgs),
 }
 
 fn parse_override(s: &str) -> Result<(String, String), String> {
@@ -157,7 +159,8 @@ fn push_down_formatter(cli: &mut Cli) -> Result<(), String> {
         | Command::GenerateMan(_)
         | Command::Webpush(_)
         | Command::Bridge(_)
-        | Command::Dispatch(_) => {
+        | Command::Dispatch(_)
+        | Command::Worker(_) => {
             return unsupported("this command");
         }
     }
@@ -223,6 +226,7 @@ fn main() -> ExitCode {
         Command::Dispatch(args) => cmd::dispatch::run(&cli, args),
         Command::Queue(args) => cmd::queue::run(&cli, args),
         Command::Push(args) => cmd::push_test::run(&cli, args),
+        Command::Worker(args) => cmd::worker::run(&cli, args),
     };
     match result {
         Ok(code) => code,

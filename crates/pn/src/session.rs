@@ -294,6 +294,7 @@ impl Session {
         let outbox = match outbox {
             ServerOutbox::Memory(m) => UserOutbox::Memory(Arc::clone(m)),
             ServerOutbox::Durable(d) => UserOutbox::Durable(Arc::new(d.producer(None))),
+            ServerOutbox::Nats(n) => UserOutbox::Nats(Arc::new(n.producer())),
         };
         self.open_user(record, Some(outbox), session_id)
     }
@@ -303,6 +304,10 @@ impl Session {
     fn one_shot_outbox(&self) -> Result<(UserOutbox, std::time::Duration), String> {
         let get = |k: &str| self.setting(k);
         let wait = crate::cmd::dispatch::push_wait(get)?;
+        if let Some((cfg, _)) = crate::cmd::worker::nats_mode(get)? {
+            let nats = crate::cmd::worker::open(cfg)?;
+            return Ok((UserOutbox::Nats(Arc::new(nats.producer())), wait));
+        }
         Ok(match crate::cmd::dispatch::outbox_mode(get)? {
             crate::cmd::dispatch::OutboxMode::Memory => {
                 (UserOutbox::Memory(Arc::new(MemoryOutbox::new())), wait)
@@ -360,6 +365,7 @@ impl Session {
         let producer: Arc<dyn pn_core::Outbox> = match &outbox {
             UserOutbox::Memory(m) => Arc::clone(m) as Arc<dyn pn_core::Outbox>,
             UserOutbox::Durable(p) => Arc::clone(p) as Arc<dyn pn_core::Outbox>,
+            UserOutbox::Nats(p) => Arc::clone(p) as Arc<dyn pn_core::Outbox>,
         };
         let pn = PushNotifications::new(crate::drivers::registry(), Arc::clone(&host), producer);
         let env = self.plugin_env(&record)?;
@@ -480,12 +486,16 @@ pub(crate) enum ServerOutbox {
     Memory(Arc<MemoryOutbox>),
     /// `pn_outbox = durable`.
     Durable(Arc<DurableOutbox>),
+    /// `pn_outbox = nats`.
+    Nats(Arc<pn_outbox_nats::JetStreamOutbox>),
 }
 
 /// What one user's drivers enqueue into.
 enum UserOutbox {
     Memory(Arc<MemoryOutbox>),
     Durable(Arc<Producer>),
+    /// `pn_outbox = nats`: published to JetStream by `commit`, sent by `pn worker`.
+    Nats(Arc<pn_outbox_nats::NatsProducer>),
 }
 
 /// A one-shot command sends what its drivers queued before the process exits (Dovecot's user
@@ -502,6 +512,7 @@ impl Drop for MailUser {
         let pending = match &self.outbox {
             UserOutbox::Memory(m) => !m.is_empty(),
             UserOutbox::Durable(p) => p.holds_any(),
+            UserOutbox::Nats(_) => false,
         };
         if !pending {
             return;
@@ -542,6 +553,7 @@ impl Drop for MailUser {
                     crate::drivers::forget_gone(&*self.host, self.push.info(), &item);
                 }
             }
+            UserOutbox::Nats(_) => {}
         }
     }
 }
@@ -553,6 +565,7 @@ impl MailUser {
         match &self.outbox {
             UserOutbox::Memory(_) => Ok(()),
             UserOutbox::Durable(p) => p.commit_staged().map_err(|e| e.to_string()),
+            UserOutbox::Nats(p) => p.commit_staged().map_err(|e| e.to_string()),
         }
     }
 

@@ -40,7 +40,7 @@ pub(crate) fn outbox_mode(get: impl Fn(&str) -> Option<String>) -> Result<Outbox
         Some("memory") => return Ok(OutboxMode::Memory),
         Some(v) => {
             return Err(format!(
-                "Invalid setting pn_outbox = {v:?}: expected durable or memory"
+                "Invalid setting pn_outbox = {v:?}: expected durable, memory or nats"
             ));
         }
     }
@@ -65,7 +65,9 @@ pub(crate) fn push_wait(get: impl Fn(&str) -> Option<String>) -> Result<Duration
 
 /// Every outbox setting, checked (`pn config check`, start-up of each command).
 pub(crate) fn check(get: impl Fn(&str) -> Option<String>) -> Result<(), String> {
-    outbox_mode(&get)?;
+    if crate::cmd::worker::nats_mode(&get)?.is_none() {
+        outbox_mode(&get)?;
+    }
     push_wait(&get)?;
     Ok(())
 }

@@ -106,23 +106,33 @@ pub(crate) fn run(cli: &Cli, args: &LmtpArgs) -> Result<ExitCode, Failure> {
     let dispatcher = crate::cmd::dispatch::dispatcher(|k| session.setting(k))
         .map_err(|e| Failure::new(EX_TEMPFAIL, format!("pn lmtp: Fatal: {e}")))?;
     // Opened as the mail user, so the database and its WAL belong to that user.
-    let outbox = match crate::cmd::dispatch::outbox_mode(|k| session.setting(k))
-        .map_err(|e| Failure::new(EX_USAGE, format!("pn lmtp: Fatal: {e}")))?
-    {
-        OutboxMode::Memory => ServerOutbox::Memory(Arc::new(MemoryOutbox::new())),
-        OutboxMode::Durable(path, policy) => {
-            let durable = Arc::new(DurableOutbox::new(path, policy));
-            durable
-                .open_now()
-                .map_err(|e| Failure::new(EX_TEMPFAIL, format!("pn lmtp: Fatal: {e}")))?;
-            ServerOutbox::Durable(durable)
+    let nats = crate::cmd::worker::nats_mode(|k| session.setting(k))
+        .map_err(|e| Failure::new(EX_USAGE, format!("pn lmtp: Fatal: {e}")))?;
+    let outbox = if let Some((cfg, _)) = nats {
+        // pn_outbox = nats: deliveries publish, `pn worker`s send (docs/scale-out.md).
+        ServerOutbox::Nats(
+            crate::cmd::worker::open(cfg)
+                .map_err(|e| Failure::new(EX_TEMPFAIL, format!("pn lmtp: Fatal: {e}")))?,
+        )
+    } else {
+        match crate::cmd::dispatch::outbox_mode(|k| session.setting(k))
+            .map_err(|e| Failure::new(EX_USAGE, format!("pn lmtp: Fatal: {e}")))?
+        {
+            OutboxMode::Memory => ServerOutbox::Memory(Arc::new(MemoryOutbox::new())),
+            OutboxMode::Durable(path, policy) => {
+                let durable = Arc::new(DurableOutbox::new(path, policy));
+                durable
+                    .open_now()
+                    .map_err(|e| Failure::new(EX_TEMPFAIL, format!("pn lmtp: Fatal: {e}")))?;
+                ServerOutbox::Durable(durable)
+            }
         }
     };
     let metrics = Arc::new(crate::metrics::Metrics::new(
         &crate::metrics::driver_names(|k| session.plugin_setting(k)),
         match &outbox {
             ServerOutbox::Durable(d) => Some(d.path().to_path_buf()),
-            ServerOutbox::Memory(_) => None,
+            ServerOutbox::Memory(_) | ServerOutbox::Nats(_) => None,
         },
         true,
     ));
@@ -132,6 +142,7 @@ pub(crate) fn run(cli: &Cli, args: &LmtpArgs) -> Result<ExitCode, Failure> {
         outbox: match &outbox {
             ServerOutbox::Memory(m) => ServerOutbox::Memory(Arc::clone(m)),
             ServerOutbox::Durable(d) => ServerOutbox::Durable(Arc::clone(d)),
+            ServerOutbox::Nats(n) => ServerOutbox::Nats(Arc::clone(n)),
         },
         ids,
     });
@@ -186,6 +197,8 @@ pub(crate) fn run(cli: &Cli, args: &LmtpArgs) -> Result<ExitCode, Failure> {
                     Arc::new(dispatcher)
                         .run(Arc::new(Observed::new(d, Arc::clone(&metrics))), stop),
                 ),
+                // Nothing to send here: the workers do.
+                ServerOutbox::Nats(_) => tokio::spawn(stop),
             };
             let reload = reload::on_sighup(cli, Arc::clone(&backend));
             tokio::select! {

@@ -16,3 +16,4 @@ pub(crate) mod queue;
 pub(crate) mod save;
 pub(crate) mod search;
 pub(crate) mod webpush;
+pub(crate) mod worker;

@@ -16,6 +16,8 @@ use crate::cmd::mail::{Formatter, Table};
 use crate::exit::{EX_NOUSER, EX_TEMPFAIL, EX_USAGE, Failure};
 use crate::session::Session;
 
+mod nats;
+
 /// Arguments of `pn queue`.
 #[derive(Debug, Args)]
 pub(crate) struct QueueArgs {
@@ -89,6 +91,16 @@ pub(crate) fn run(cli: &Cli, args: &QueueArgs) -> Result<ExitCode, Failure> {
     let session = Session::open(cli, "lda")?;
     crate::cmd::dispatch::become_mail_user(&session, "queue")?;
     let fatal = |code: u8, e: String| Failure::new(code, format!("pn queue: {e}"));
+    if let Some((cfg, _)) =
+        crate::cmd::worker::nats_mode(|k| session.setting(k)).map_err(|e| fatal(EX_USAGE, e))?
+    {
+        let table = nats::run(&cfg, &args.op).map_err(|e| fatal(EX_TEMPFAIL, e))?;
+        let mut out = std::io::stdout().lock();
+        out.write_all(table.render(args.formatter.unwrap_or_default()).as_bytes())
+            .and_then(|()| out.flush())
+            .map_err(|e| fatal(EX_TEMPFAIL, e.to_string()))?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let path = match outbox_mode(|k| session.setting(k)).map_err(|e| fatal(EX_USAGE, e))? {
         OutboxMode::Memory => {
             return Err(fatal(
