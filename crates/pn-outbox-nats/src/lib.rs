@@ -6,7 +6,7 @@
 //!
 //! * [`JetStreamOutbox`] connects, creates the streams and checks their configuration
 //!   ([`setup`]); [`JetStreamOutbox::producer`] gives each delivery a pn-core
-//!   [`Outbox`](pn_core::Outbox) whose `commit` returns once JetStream acknowledged every
+//!   [`Outbox`] whose `commit` returns once JetStream acknowledged every
 //!   publish.
 //! * [`worker::run`] is `pn worker`.
 //! * [`admin`] answers `pn queue` against the streams.

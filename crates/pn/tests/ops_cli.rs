@@ -279,7 +279,9 @@ fn metrics_count_what_happened() {
         );
         let Some(parsed) = parse(&text) else { return };
         if (sample(&parsed, "pn_pushes_total{driver=ox,outcome=success}") >= 3.0
-            && sample(&parsed, "pn_pushes_total{driver=ox,outcome=connect_error}") >= 2.0)
+            && sample(&parsed, "pn_pushes_total{driver=ox,outcome=connect_error}") >= 2.0
+            // The outbox's acknowledgement is committed just after the outcome is counted.
+            && sample(&parsed, "pn_outbox_queued{}") <= 3.0)
             || Instant::now() > deadline
         {
             break parsed;
