@@ -5,7 +5,7 @@
 //! * [`webpush`] — RFC 8030 Web Push to the subscriptions users store in METADATA, encrypted
 //!   with RFC 8291 (`aes128gcm`) and authorised with RFC 8292 VAPID.
 //!
-//! Both push only for mail from someone else arriving in INBOX ([`incoming`]), both send
+//! Both push only for mail from someone else arriving in INBOX (module `incoming`), both send
 //! through the outbox, and both drop what the push service reports gone (`404`/`410`) through
 //! [`gone::on_gone`], which whoever delivers the outbox calls. See docs/device-push.md.
 

@@ -5,7 +5,7 @@
 //!
 //! * Producers: [`DurableOutbox::producer`] gives each delivery a [`Producer`] (pn-core's
 //!   [`Outbox`]): `enqueue` stages, `commit` joins a **group commit** — one transaction and
-//!   one fsync for every delivery committing at the same time ([`commit`]).
+//!   one fsync for every delivery committing at the same time (module `commit`).
 //! * Consumers: [`DurableOutbox`] is a [`pn_dispatch::Queue`]: it leases due queue heads (one
 //!   per user and endpoint, so each user's notifications to an endpoint go out in event
 //!   order), and after a send applies the [`Policy`]: retry on the schedule with jitter,

@@ -89,7 +89,7 @@ fn encode(item: &OutboxItem) -> Result<(String, Vec<u8>), OutboxStoreError> {
     Ok((json, data))
 }
 
-/// The inverse of [`encode`].
+/// The inverse of `encode`.
 pub fn decode(meta: &str, data: Vec<u8>) -> Result<OutboxItem, serde_json::Error> {
     let mut item: OutboxItem = serde_json::from_str(meta)?;
     match &mut item.payload {
