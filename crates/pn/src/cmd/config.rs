@@ -190,8 +190,24 @@ fn check_userdb(config: &Config, warnings: &mut Vec<Warning>) -> Result<(), Fail
     for protocol in ["lmtp", "lda"] {
         let settings = config.effective(protocol);
         let data_dir = crate::session::data_dir(None);
-        let userdb = UserDb::from_settings(&settings, &data_dir)
-            .map_err(|e| Failure::new(EX_USAGE, format!("pn: {e}")))?;
+        let userdb = match UserDb::from_settings(&settings, &data_dir) {
+            Ok(userdb) => userdb,
+            // A Dovecot userdb driver pn does not implement (Debian's default `passwd`, sql,
+            // ldap …) is a valid Dovecot configuration: pn warns that its users are unknown
+            // to it. A malformed section stays an error.
+            Err(e) if e.to_string().contains("unsupported userdb driver") => {
+                let message =
+                    format!("{e}: pn cannot look up these users (deliveries to them fail)");
+                if !warnings.iter().any(|w| w.message == message) {
+                    warnings.push(Warning {
+                        location: None,
+                        message,
+                    });
+                }
+                continue;
+            }
+            Err(e) => return Err(Failure::new(EX_USAGE, format!("pn: {e}"))),
+        };
         for backend in userdb.backends() {
             let UserDbBackend::PasswdFile(file) = backend else {
                 continue;
